@@ -1,0 +1,131 @@
+//! Configuration with documented defaults.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::ConfigError;
+
+/// How a manager behaves; every knob has a documented default.
+///
+/// # Examples
+///
+/// ```
+/// use observer_manager::{Config, ObserverManager};
+///
+/// let config = Config::default().sweep_every(60).inbox_capacity(10_000);
+/// let manager = ObserverManager::<i64>::with_config(config)?;
+/// assert_eq!(manager.config().sweep_interval(), 60);
+/// # Ok::<(), observer_manager::ConfigError>(())
+/// ```
+#[derive(Clone)]
+#[must_use = "a Config does nothing until passed to ObserverManager::with_config"]
+pub struct Config {
+    pub(crate) sweep_every: u64,
+    pub(crate) inbox_capacity: usize,
+    pub(crate) parallel_threshold: usize,
+    pub(crate) parallel_chunk: usize,
+    pub(crate) thread_pool: Option<Arc<rayon::ThreadPool>>,
+}
+
+impl Config {
+    /// Default for [`Config::sweep_every`].
+    pub const DEFAULT_SWEEP_EVERY: u64 = 1_000;
+    /// Default for [`Config::inbox_capacity`].
+    pub const DEFAULT_INBOX_CAPACITY: usize = 1 << 20;
+    /// Default for [`Config::parallel_threshold`].
+    pub const DEFAULT_PARALLEL_THRESHOLD: usize = 32_768;
+    /// Default for [`Config::parallel_chunk`].
+    pub const DEFAULT_PARALLEL_CHUNK: usize = 8_192;
+
+    /// Run the full liveness scan (the safety net behind the per-owner
+    /// sweep) every `ticks` ticks. Each scan costs time proportional to all
+    /// observers and counts as one `cleanup_runs`.
+    /// Default [`Config::DEFAULT_SWEEP_EVERY`]; must be at least 1.
+    pub fn sweep_every(mut self, ticks: u64) -> Self {
+        self.sweep_every = ticks;
+        self
+    }
+
+    /// How many changes the inbox queues between ticks before it coalesces:
+    /// past this, each variable keeps one pending change (first old value,
+    /// last new value) and every merged change is counted in
+    /// `changes_coalesced`. Memory stays near `capacity` changes plus one per
+    /// variable. Default [`Config::DEFAULT_INBOX_CAPACITY`]; must be at least 1.
+    pub fn inbox_capacity(mut self, changes: usize) -> Self {
+        self.inbox_capacity = changes;
+        self
+    }
+
+    /// Below this many notifications in a tick, dispatch runs on the tick
+    /// thread: parallelism does not pay for small ticks.
+    /// Default [`Config::DEFAULT_PARALLEL_THRESHOLD`]; `0` always goes parallel,
+    /// `usize::MAX` never does.
+    pub fn parallel_threshold(mut self, notifications: usize) -> Self {
+        self.parallel_threshold = notifications;
+        self
+    }
+
+    /// Roughly how many notifications one parallel job delivers: a variable
+    /// with many observers is split into jobs of about this size.
+    /// Default [`Config::DEFAULT_PARALLEL_CHUNK`]; must be at least 1.
+    pub fn parallel_chunk(mut self, notifications: usize) -> Self {
+        self.parallel_chunk = notifications;
+        self
+    }
+
+    /// Dispatch on `pool` instead of rayon's global pool.
+    pub fn thread_pool(mut self, pool: Arc<rayon::ThreadPool>) -> Self {
+        self.thread_pool = Some(pool);
+        self
+    }
+
+    /// The configured full-sweep interval, in ticks.
+    pub fn sweep_interval(&self) -> u64 {
+        self.sweep_every
+    }
+
+    /// The configured inbox capacity, in changes.
+    pub fn capacity(&self) -> usize {
+        self.inbox_capacity
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.sweep_every == 0 {
+            return Err(ConfigError::ZeroSweepEvery);
+        }
+        if self.inbox_capacity == 0 {
+            return Err(ConfigError::ZeroInboxCapacity);
+        }
+        if self.parallel_chunk == 0 {
+            return Err(ConfigError::ZeroParallelChunk);
+        }
+        Ok(())
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            sweep_every: Self::DEFAULT_SWEEP_EVERY,
+            inbox_capacity: Self::DEFAULT_INBOX_CAPACITY,
+            parallel_threshold: Self::DEFAULT_PARALLEL_THRESHOLD,
+            parallel_chunk: Self::DEFAULT_PARALLEL_CHUNK,
+            thread_pool: None,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("sweep_every", &self.sweep_every)
+            .field("inbox_capacity", &self.inbox_capacity)
+            .field("parallel_threshold", &self.parallel_threshold)
+            .field("parallel_chunk", &self.parallel_chunk)
+            .field(
+                "thread_pool",
+                &self.thread_pool.as_ref().map(|p| p.current_num_threads()),
+            )
+            .finish()
+    }
+}

@@ -1,0 +1,143 @@
+//! Typed errors, one enum per operation.
+
+use std::fmt;
+
+/// Why a variable could not be named or found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VariableError {
+    /// The name is the empty string.
+    EmptyName,
+    /// The name is longer than [`MAX_VARIABLE_NAME_LEN`](crate::MAX_VARIABLE_NAME_LEN) bytes.
+    NameTooLong {
+        /// Length of the rejected name, in bytes.
+        len: usize,
+    },
+    /// No variable has this name (lookups never intern).
+    Unknown,
+    /// The [`VariableId`](crate::VariableId) was issued by another manager.
+    ForeignManager,
+}
+
+impl fmt::Display for VariableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VariableError::EmptyName => f.write_str("variable name is empty"),
+            VariableError::NameTooLong { len } => write!(
+                f,
+                "variable name is {len} bytes, over the limit of {}",
+                crate::MAX_VARIABLE_NAME_LEN
+            ),
+            VariableError::Unknown => f.write_str("no variable has this name"),
+            VariableError::ForeignManager => f.write_str("variable id belongs to another manager"),
+        }
+    }
+}
+
+impl std::error::Error for VariableError {}
+
+/// Why an observer could not be added.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AddObserverError {
+    /// The variable was rejected.
+    Variable(VariableError),
+    /// The [`Owner`](crate::Owner) was created by another manager.
+    ForeignOwner,
+    /// The callback id was unregistered, or never belonged to this manager.
+    UnknownCallback,
+}
+
+impl fmt::Display for AddObserverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddObserverError::Variable(e) => write!(f, "cannot add observer: {e}"),
+            AddObserverError::ForeignOwner => f.write_str("owner belongs to another manager"),
+            AddObserverError::UnknownCallback => f.write_str("callback is not registered here"),
+        }
+    }
+}
+
+impl std::error::Error for AddObserverError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AddObserverError::Variable(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<VariableError> for AddObserverError {
+    fn from(e: VariableError) -> Self {
+        AddObserverError::Variable(e)
+    }
+}
+
+/// Why an observer could not be removed. Both are harmless: nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoveObserverError {
+    /// No such observer: it was removed already, swept with its dead owner,
+    /// or the id is stale.
+    NotFound,
+    /// The id was issued by another manager.
+    ForeignManager,
+}
+
+impl fmt::Display for RemoveObserverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoveObserverError::NotFound => f.write_str("observer not found (already removed?)"),
+            RemoveObserverError::ForeignManager => {
+                f.write_str("observer id belongs to another manager")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RemoveObserverError {}
+
+/// Why a shared callback could not be unregistered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnregisterCallbackError {
+    /// Observers still use the callback; remove them first.
+    InUse {
+        /// How many observers use it.
+        observers: u32,
+    },
+    /// The callback was unregistered already, or belongs to another manager.
+    NotFound,
+}
+
+impl fmt::Display for UnregisterCallbackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnregisterCallbackError::InUse { observers } => {
+                write!(f, "callback is still used by {observers} observers")
+            }
+            UnregisterCallbackError::NotFound => f.write_str("callback not found"),
+        }
+    }
+}
+
+impl std::error::Error for UnregisterCallbackError {}
+
+/// Why a [`Config`](crate::Config) was rejected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `sweep_every` must be at least 1.
+    ZeroSweepEvery,
+    /// `inbox_capacity` must be at least 1.
+    ZeroInboxCapacity,
+    /// `parallel_chunk` must be at least 1.
+    ZeroParallelChunk,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConfigError::ZeroSweepEvery => "sweep_every must be at least 1",
+            ConfigError::ZeroInboxCapacity => "inbox_capacity must be at least 1",
+            ConfigError::ZeroParallelChunk => "parallel_chunk must be at least 1",
+        })
+    }
+}
+
+impl std::error::Error for ConfigError {}

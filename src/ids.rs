@@ -1,0 +1,110 @@
+//! Identifiers handed to users: observers, variables, owners and callbacks.
+//!
+//! Every id carries the tag of the manager that issued it, so an id used on
+//! another manager is rejected with a typed error instead of silently naming
+//! an unrelated observer.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use hecs::Entity;
+
+slotmap::new_key_type! {
+    /// Key of an owner in the owner table.
+    pub(crate) struct OwnerKey;
+    /// Key of a callback in the callback registry.
+    pub(crate) struct CallbackKey;
+}
+
+/// Tag that tells managers apart; unique per process.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct ManagerTag(u32);
+
+impl ManagerTag {
+    /// A tag no other manager in this process has.
+    pub(crate) fn fresh() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        ManagerTag(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// Identifies one observer of one manager.
+///
+/// Ids are generational: once an observer is removed, its id never names a
+/// later observer, even when the storage slot is reused.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ObserverId {
+    pub(crate) entity: Entity,
+    pub(crate) manager: ManagerTag,
+}
+
+impl ObserverId {
+    pub(crate) fn new(entity: Entity, manager: ManagerTag) -> Self {
+        ObserverId { entity, manager }
+    }
+
+    /// The id as one integer (slot index and generation), stable for the
+    /// observer's lifetime; useful as a map key or in logs.
+    pub fn to_bits(self) -> u64 {
+        self.entity.to_bits().get()
+    }
+}
+
+impl fmt::Debug for ObserverId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bits = self.to_bits();
+        write!(f, "ObserverId({}v{})", bits as u32, bits >> 32)
+    }
+}
+
+/// An interned variable name: a dense index that serves hot paths without hashing.
+///
+/// Obtain one with [`ObserverManager::variable`](crate::ObserverManager::variable)
+/// or [`Notifier::variable`](crate::Notifier::variable).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VariableId {
+    pub(crate) index: u32,
+    pub(crate) manager: ManagerTag,
+}
+
+impl VariableId {
+    /// The dense index of the variable: `0, 1, 2, …` in interning order.
+    pub fn index(self) -> u32 {
+        self.index
+    }
+}
+
+impl fmt::Debug for VariableId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VariableId({})", self.index)
+    }
+}
+
+/// Identifies an owner, as shown by [`inspect_variable`](crate::ObserverManager::inspect_variable).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OwnerId(pub(crate) OwnerKey);
+
+impl fmt::Debug for OwnerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use slotmap::Key;
+        let bits = self.0.data().as_ffi();
+        write!(f, "OwnerId({}v{})", bits as u32, bits >> 32)
+    }
+}
+
+/// Identifies a callback registered once and shared by many observers.
+///
+/// See [`ObserverManager::register_callback`](crate::ObserverManager::register_callback).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CallbackId {
+    pub(crate) key: CallbackKey,
+    pub(crate) manager: ManagerTag,
+}
+
+impl fmt::Debug for CallbackId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use slotmap::Key;
+        let bits = self.key.data().as_ffi();
+        write!(f, "CallbackId({}v{})", bits as u32, bits >> 32)
+    }
+}

@@ -1,0 +1,160 @@
+//! The inbox: the thread-safe queue of changes and deferred commands that a
+//! manager shares with every `Notifier`.
+//!
+//! Producers lock it for a push; the tick thread locks it once per tick to
+//! swap the queue out. No user code runs under the lock, so a callback may
+//! notify (re-enter) at any time without deadlock.
+
+use std::mem;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::callbacks::Callback;
+use crate::change::{Change, NotifyOutcome};
+use crate::ids::{CallbackKey, ObserverId, OwnerKey};
+
+/// A registration or removal made through a `Notifier`, applied next tick.
+pub(crate) enum Command<V> {
+    Add {
+        variable: u32,
+        owner: OwnerKey,
+        callback: DeferredCallback<V>,
+    },
+    Remove(ObserverId),
+}
+
+/// The callback of a deferred registration.
+pub(crate) enum DeferredCallback<V> {
+    Private(Callback<V>),
+    Shared(CallbackKey),
+}
+
+pub(crate) struct Inbox<V> {
+    capacity: usize,
+    state: Mutex<InboxState<V>>,
+    commands: Mutex<Vec<Command<V>>>,
+}
+
+struct InboxState<V> {
+    /// Changes in submission order. Invariant: `queue.len() <= capacity`.
+    queue: Vec<Change<V>>,
+    /// Per variable index: the coalesced change that arrived while the queue
+    /// was full. It follows every queued change of its variable.
+    overflow: Vec<Option<Change<V>>>,
+    /// Indices with `overflow[i].is_some()`, in order of first overflow.
+    overflow_vars: Vec<u32>,
+    counts: InboxCounts,
+}
+
+/// What the inbox accepted since the last drain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct InboxCounts {
+    /// Changes accepted (queued or coalesced). Invariant over a drain:
+    /// `received == changes returned + coalesced`.
+    pub(crate) received: u64,
+    /// Changes skipped because `old == new`.
+    pub(crate) skipped: u64,
+    /// Changes merged into another change of their variable.
+    pub(crate) coalesced: u64,
+}
+
+impl<V: PartialEq> Inbox<V> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Inbox {
+            capacity,
+            state: Mutex::new(InboxState {
+                queue: Vec::new(),
+                overflow: Vec::new(),
+                overflow_vars: Vec::new(),
+                counts: InboxCounts::default(),
+            }),
+            commands: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, InboxState<V>> {
+        // Only `V::eq` and `V::drop` run under this lock; were one to panic,
+        // the state is still consistent (each push is a single append or
+        // replacement), so recover the guard.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `change`, or coalesces it when the queue is full.
+    pub(crate) fn push(&self, change: Change<V>) -> NotifyOutcome {
+        let unchanged = change.old == change.new;
+        let mut state = self.state();
+        if unchanged {
+            state.counts.skipped += 1;
+            return NotifyOutcome::Unchanged;
+        }
+        state.counts.received += 1;
+        let index = change.variable as usize;
+        let overflowing = state.overflow.get(index).is_some_and(Option::is_some);
+        if !overflowing && state.queue.len() < self.capacity {
+            state.queue.push(change);
+            return NotifyOutcome::Queued;
+        }
+        state.coalesce(change);
+        NotifyOutcome::Coalesced
+    }
+
+    /// Swaps the queued changes with `spare` (which must be empty), appends
+    /// the coalesced ones after them, and resets the counts.
+    pub(crate) fn drain(&self, spare: &mut Vec<Change<V>>) -> InboxCounts {
+        debug_assert!(spare.is_empty());
+        let mut state = self.state();
+        let state = &mut *state;
+        mem::swap(&mut state.queue, spare);
+        for index in state.overflow_vars.drain(..) {
+            if let Some(change) = state.overflow[index as usize].take() {
+                if change.old == change.new {
+                    // Coalesced back to where it started: the whole run is
+                    // absorbed, so this last change counts as coalesced too.
+                    state.counts.coalesced += 1;
+                } else {
+                    spare.push(change);
+                }
+            }
+        }
+        mem::take(&mut state.counts)
+    }
+
+    /// Changes waiting for the next tick (a reading that may be stale at once).
+    pub(crate) fn pending(&self) -> usize {
+        let state = self.state();
+        state.queue.len() + state.overflow_vars.len()
+    }
+
+    pub(crate) fn push_command(&self, command: Command<V>) {
+        self.commands
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(command);
+    }
+
+    pub(crate) fn take_commands(&self, out: &mut Vec<Command<V>>) {
+        let mut commands = self.commands.lock().unwrap_or_else(PoisonError::into_inner);
+        mem::swap(&mut *commands, out);
+    }
+}
+
+impl<V> InboxState<V> {
+    /// Merges `change` into its variable's overflow slot: the first old
+    /// value stays, the new value and metadata are the latest.
+    fn coalesce(&mut self, change: Change<V>) {
+        let index = change.variable as usize;
+        if self.overflow.len() <= index {
+            self.overflow.resize_with(index + 1, || None);
+        }
+        match &mut self.overflow[index] {
+            Some(pending) => {
+                pending.new = change.new;
+                pending.metadata = change.metadata;
+                self.counts.coalesced += 1;
+            }
+            slot @ None => {
+                *slot = Some(change);
+                self.overflow_vars.push(index as u32);
+            }
+        }
+    }
+}

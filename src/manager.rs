@@ -1,0 +1,418 @@
+//! `ObserverManager`: the facade most users touch.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use hecs::Entity;
+
+use crate::callbacks::Callback;
+use crate::change::{Change, Metadata, Notification, NotifyOutcome};
+use crate::components::{Delivery, OwnedBy, Registered};
+use crate::config::Config;
+use crate::error::{
+    AddObserverError, ConfigError, RemoveObserverError, UnregisterCallbackError, VariableError,
+};
+use crate::ids::{CallbackId, CallbackKey, ManagerTag, ObserverId, OwnerId, OwnerKey, VariableId};
+use crate::inbox::{Command, Inbox};
+use crate::inspect::{ObserverReport, VariableReport};
+use crate::notifier::{Notifier, Shared};
+use crate::observers::Store;
+use crate::owners::{Owner, OwnerRegistry};
+use crate::stats::{Stats, TickReport};
+use crate::systems::{self, Batch};
+use crate::variables::{Interner, VariableRef};
+
+/// Delivers variable changes to their observers, once per [`tick`](Self::tick).
+///
+/// The manager is owned by the tick thread (`&mut self`); producers on other
+/// threads report through [`Notifier`] handles. Registration through the
+/// manager takes effect at once; through a notifier, at the next tick.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use observer_manager::{Metadata, ObserverManager};
+///
+/// let mut manager = ObserverManager::<f64>::new();
+/// let owner = manager.owner();
+/// let calls = Arc::new(AtomicUsize::new(0));
+/// let counter = Arc::clone(&calls);
+/// let id = manager.add_observer("temperature", &owner, move |n| {
+///     assert_eq!((*n.old, *n.new), (20.0, 21.5));
+///     counter.fetch_add(1, Ordering::Relaxed);
+/// })?;
+///
+/// manager.notify("temperature", 20.0, 21.5, Metadata::new("sensor"))?;
+/// let report = manager.tick();
+/// assert_eq!(report.notifications, 1);
+/// assert_eq!(calls.load(Ordering::Relaxed), 1);
+///
+/// manager.remove_observer(id)?;
+/// assert_eq!(manager.total_observers(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ObserverManager<V> {
+    pub(crate) shared: Arc<Shared<V>>,
+    pub(crate) store: Store<V>,
+    pub(crate) config: Config,
+    /// Lifetime counters; the live readings are filled in by `stats()`.
+    pub(crate) totals: Stats,
+    /// Ticks completed.
+    pub(crate) tick: u64,
+    created: Instant,
+    pub(crate) scratch: Scratch<V>,
+}
+
+/// Buffers reused from tick to tick, so a steady tick allocates nothing.
+pub(crate) struct Scratch<V> {
+    pub(crate) changes: Vec<Change<V>>,
+    pub(crate) batches: Vec<Batch>,
+    pub(crate) commands: Vec<Command<V>>,
+    pub(crate) deaths: Vec<OwnerKey>,
+}
+
+impl<V: PartialEq + Send + Sync + 'static> Default for ObserverManager<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
+    /// A manager with the default [`Config`].
+    pub fn new() -> Self {
+        Self::build(Config::default())
+    }
+
+    /// A manager with `config`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] if a setting is out of range.
+    pub fn with_config(config: Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self::build(config))
+    }
+
+    fn build(config: Config) -> Self {
+        let manager = ManagerTag::fresh();
+        ObserverManager {
+            shared: Arc::new(Shared {
+                manager,
+                inbox: Inbox::new(config.inbox_capacity),
+                interner: Interner::new(manager),
+                owners: Arc::new(OwnerRegistry::new(manager)),
+            }),
+            store: Store::new(),
+            config,
+            totals: Stats::default(),
+            tick: 0,
+            created: Instant::now(),
+            scratch: Scratch {
+                changes: Vec::new(),
+                batches: Vec::new(),
+                commands: Vec::new(),
+                deaths: Vec::new(),
+            },
+        }
+    }
+
+    /// The configuration this manager runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A handle for reporting changes and deferred registrations from any thread.
+    pub fn notifier(&self) -> Notifier<V> {
+        Notifier {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// A new live owner; see [`Owner`].
+    pub fn owner(&self) -> Owner {
+        self.shared.owners.spawn()
+    }
+
+    /// The id of the variable named `name`, interning it if new.
+    ///
+    /// # Errors
+    ///
+    /// [`VariableError::EmptyName`] or [`VariableError::NameTooLong`].
+    pub fn variable(&self, name: &str) -> Result<VariableId, VariableError> {
+        self.shared.interner.intern(VariableRef::Name(name))
+    }
+
+    /// Registers `callback` once so that many observers can share it through
+    /// [`add_observer_with`](Self::add_observer_with). It stays registered,
+    /// even with no observers, until [`unregister_callback`](Self::unregister_callback).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use observer_manager::{Metadata, ObserverManager};
+    ///
+    /// let mut manager = ObserverManager::<u32>::new();
+    /// let owner = manager.owner();
+    /// let shared = manager.register_callback(|_| {});
+    /// for _ in 0..1000 {
+    ///     manager.add_observer_with("tick", &owner, shared)?;
+    /// }
+    /// assert_eq!(manager.observer_count("tick"), 1000);
+    /// # Ok::<(), observer_manager::AddObserverError>(())
+    /// ```
+    pub fn register_callback<F>(&mut self, callback: F) -> CallbackId
+    where
+        F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
+    {
+        let key = self.store.callbacks.insert(Box::new(callback), true);
+        CallbackId {
+            key,
+            manager: self.shared.manager,
+        }
+    }
+
+    /// Unregisters a shared callback.
+    ///
+    /// # Errors
+    ///
+    /// [`UnregisterCallbackError::InUse`] while observers use it (nothing
+    /// changes); [`UnregisterCallbackError::NotFound`] if it is gone already.
+    pub fn unregister_callback(
+        &mut self,
+        callback: CallbackId,
+    ) -> Result<(), UnregisterCallbackError> {
+        if callback.manager != self.shared.manager {
+            return Err(UnregisterCallbackError::NotFound);
+        }
+        self.store.callbacks.unregister(callback.key)
+    }
+
+    /// Adds an observer of `var` for `owner`, effective at once: it receives
+    /// every change dispatched from the next tick on, including changes
+    /// already queued.
+    ///
+    /// # Errors
+    ///
+    /// [`AddObserverError`] if the variable name is invalid or the owner or
+    /// variable id belongs to another manager; nothing is added then.
+    pub fn add_observer<'a, F>(
+        &mut self,
+        var: impl Into<VariableRef<'a>>,
+        owner: &Owner,
+        callback: F,
+    ) -> Result<ObserverId, AddObserverError>
+    where
+        F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
+    {
+        let variable = self.check_add(var.into(), owner)?;
+        let call: Callback<V> = Box::new(callback);
+        let key = self.store.callbacks.insert(call, false);
+        Ok(self.spawn(variable, owner, key))
+    }
+
+    /// Adds an observer of `var` for `owner` that calls a shared callback
+    /// from [`register_callback`](Self::register_callback).
+    ///
+    /// # Errors
+    ///
+    /// As [`add_observer`](Self::add_observer), and
+    /// [`AddObserverError::UnknownCallback`] if the callback is not registered here.
+    pub fn add_observer_with<'a>(
+        &mut self,
+        var: impl Into<VariableRef<'a>>,
+        owner: &Owner,
+        callback: CallbackId,
+    ) -> Result<ObserverId, AddObserverError> {
+        let variable = self.check_add(var.into(), owner)?;
+        if callback.manager != self.shared.manager || !self.store.callbacks.contains(callback.key) {
+            return Err(AddObserverError::UnknownCallback);
+        }
+        Ok(self.spawn(variable, owner, callback.key))
+    }
+
+    fn check_add(&self, var: VariableRef<'_>, owner: &Owner) -> Result<u32, AddObserverError> {
+        if !owner.belongs_to(self.shared.manager) {
+            return Err(AddObserverError::ForeignOwner);
+        }
+        Ok(self.shared.interner.intern(var)?.index)
+    }
+
+    /// Spawns the observer; the owner is alive (the caller holds its guard).
+    fn spawn(&mut self, variable: u32, owner: &Owner, key: CallbackKey) -> ObserverId {
+        let acquired = self.store.callbacks.acquire(key);
+        debug_assert!(acquired, "callback checked present by the caller");
+        let entity = self
+            .store
+            .spawn(&self.shared.interner, variable, owner.key, key, self.tick);
+        debug_assert!(entity.is_some(), "a held owner is never swept");
+        self.totals.observers_added += 1;
+        // A held owner's key is live, so `spawn` succeeded; the fallback id
+        // is never handed out in practice and names no entity.
+        ObserverId::new(entity.unwrap_or(Entity::DANGLING), self.shared.manager)
+    }
+
+    /// Removes an observer at once; it receives nothing more.
+    ///
+    /// # Errors
+    ///
+    /// [`RemoveObserverError::NotFound`] if it is gone already (removed
+    /// before, or swept with its owner): removing twice is harmless.
+    /// [`RemoveObserverError::ForeignManager`] for another manager's id.
+    pub fn remove_observer(&mut self, observer: ObserverId) -> Result<(), RemoveObserverError> {
+        if observer.manager != self.shared.manager {
+            return Err(RemoveObserverError::ForeignManager);
+        }
+        if self.store.despawn(observer.entity) {
+            self.totals.observers_removed += 1;
+            Ok(())
+        } else {
+            Err(RemoveObserverError::NotFound)
+        }
+    }
+
+    /// Whether `observer` exists here (a dead owner's observers exist until swept).
+    pub fn contains_observer(&self, observer: ObserverId) -> bool {
+        observer.manager == self.shared.manager && self.store.world.contains(observer.entity)
+    }
+
+    /// Reports a change; the same as [`Notifier::notify`].
+    ///
+    /// # Errors
+    ///
+    /// [`VariableError`] if `var` is an invalid name or a foreign id.
+    pub fn notify<'a>(
+        &self,
+        var: impl Into<VariableRef<'a>>,
+        old: V,
+        new: V,
+        metadata: Metadata,
+    ) -> Result<NotifyOutcome, VariableError> {
+        let variable = self.shared.interner.intern(var.into())?;
+        Ok(self.shared.inbox.push(Change {
+            variable: variable.index,
+            old,
+            new,
+            metadata,
+        }))
+    }
+
+    /// Runs one tick: applies deferred commands, sweeps the observers of dead
+    /// owners, collects the queued changes by variable, dispatches them and
+    /// accounts the results.
+    ///
+    /// Every change accepted before the tick starts reaches every observer of
+    /// its variable alive when dispatch starts, exactly once and in
+    /// submission order per observer (or is coalesced and counted). Changes
+    /// and commands issued while the tick runs (from callbacks, say) wait for
+    /// the next tick. A panicking callback is caught and counted; it affects
+    /// no other call.
+    pub fn tick(&mut self) -> TickReport {
+        systems::run_tick(self)
+    }
+
+    /// Ticks completed so far.
+    pub fn ticks(&self) -> u64 {
+        self.tick
+    }
+
+    /// Changes waiting for the next tick (a reading that producers may
+    /// change at once).
+    pub fn pending_changes(&self) -> usize {
+        self.shared.inbox.pending()
+    }
+
+    /// Observers of `var`; zero for a variable nobody has named.
+    pub fn observer_count<'a>(&self, var: impl Into<VariableRef<'a>>) -> usize {
+        self.shared
+            .interner
+            .find(var.into())
+            .ok()
+            .and_then(|id| self.store.variables.get(id.index))
+            .map_or(0, |v| v.observers.len())
+    }
+
+    /// Observers of all variables.
+    pub fn total_observers(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Lifetime counters and live readings.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            active_observers: self.store.len() as u64,
+            live_owners: self.shared.owners.live_count() as u64,
+            changes_pending: self.shared.inbox.pending() as u64,
+            variables: self.shared.interner.len() as u64,
+            uptime: self.created.elapsed(),
+            ..self.totals.clone()
+        }
+    }
+
+    /// Every observer of `var` with its owner, liveness, age and deliveries.
+    ///
+    /// # Errors
+    ///
+    /// [`VariableError::Unknown`] if no variable has that name (lookups never
+    /// intern), or another [`VariableError`] for a bad name or foreign id.
+    pub fn inspect_variable<'a>(
+        &self,
+        var: impl Into<VariableRef<'a>>,
+    ) -> Result<VariableReport, VariableError> {
+        let id = self.shared.interner.find(var.into())?;
+        let name = self.shared.interner.name(id.index);
+        let Some(variable) = self.store.variables.get(id.index) else {
+            // Interned by a notifier but not yet seen by a tick: no observers.
+            return Ok(VariableReport::empty(id, name));
+        };
+        let now = Instant::now();
+        let owners = &self.shared.owners;
+        let observers = variable
+            .observers
+            .iter()
+            .filter_map(|slot| {
+                let (owned_by, registered, delivery) = self
+                    .store
+                    .world
+                    .query_one::<(&OwnedBy, &Registered, &Delivery)>(slot.entity)
+                    .get()
+                    .map(|(o, r, d)| (*o, *r, *d))
+                    .ok()?;
+                let deliveries = variable.changes_dispatched - delivery.baseline;
+                Some(ObserverReport {
+                    id: ObserverId::new(slot.entity, self.shared.manager),
+                    owner: OwnerId(owned_by.owner),
+                    owner_alive: owners.is_alive(owned_by.owner),
+                    age_ticks: self.tick - registered.tick,
+                    age: now.saturating_duration_since(registered.at),
+                    deliveries,
+                    panics: delivery.panics,
+                    last_delivery_tick: variable.last_dispatch_tick.filter(|_| deliveries > 0),
+                })
+            })
+            .collect();
+        Ok(VariableReport {
+            id,
+            name,
+            changes_dispatched: variable.changes_dispatched,
+            notifications: variable.notifications,
+            last_dispatch_tick: variable.last_dispatch_tick,
+            observers,
+        })
+    }
+}
+
+impl<V> fmt::Debug for ObserverManager<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObserverManager")
+            .field("ticks", &self.tick)
+            .field("observers", &self.store.len())
+            .field("variables", &self.store.variables.len())
+            .field("callbacks", &self.store.callbacks.len())
+            .field("owners", &self.shared.owners)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

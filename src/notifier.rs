@@ -1,0 +1,206 @@
+//! `Notifier`: the cloneable, thread-safe handle producers enqueue through.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::Notification;
+use crate::change::{Change, Metadata, NotifyOutcome};
+use crate::error::{AddObserverError, RemoveObserverError, VariableError};
+use crate::ids::{CallbackId, ManagerTag, ObserverId, VariableId};
+use crate::inbox::{Command, DeferredCallback, Inbox};
+use crate::owners::{Owner, OwnerRegistry};
+use crate::variables::{Interner, VariableRef};
+
+/// State a manager shares with its notifiers and owners.
+pub(crate) struct Shared<V> {
+    pub(crate) manager: ManagerTag,
+    pub(crate) inbox: Inbox<V>,
+    pub(crate) interner: Interner,
+    pub(crate) owners: Arc<OwnerRegistry>,
+}
+
+/// A handle for reporting changes from any thread, callbacks included.
+///
+/// `Notifier` is `Clone + Send + Sync`; clones are cheap (one reference
+/// count). Everything it does is queued and takes effect at the manager's
+/// next tick: changes are delivered then, registrations and removals are
+/// applied at the start of it. Because nothing waits on the tick, a callback
+/// may use a notifier freely while it is being dispatched.
+///
+/// A notifier outliving its manager is harmless: what it queues is dropped
+/// with the last handle.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use observer_manager::{Metadata, ObserverManager};
+///
+/// let mut manager = ObserverManager::<u64>::new();
+/// let owner = manager.owner();
+/// let seen = Arc::new(AtomicU64::new(0));
+/// let sink = Arc::clone(&seen);
+/// manager.add_observer("load", &owner, move |n| sink.store(*n.new, Ordering::Relaxed))?;
+///
+/// let notifier = manager.notifier();
+/// std::thread::spawn(move || {
+///     notifier.notify("load", 0, 42, Metadata::new("worker")).unwrap();
+/// })
+/// .join()
+/// .unwrap();
+///
+/// manager.tick();
+/// assert_eq!(seen.load(Ordering::Relaxed), 42);
+/// # Ok::<(), observer_manager::AddObserverError>(())
+/// ```
+///
+/// A `Notifier` is `Send` and `Sync` when the values are, and only then:
+///
+/// ```
+/// fn assert_handle<T: Clone + Send + Sync>() {}
+/// assert_handle::<observer_manager::Notifier<String>>();
+/// ```
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<observer_manager::Notifier<std::rc::Rc<u8>>>();
+/// ```
+pub struct Notifier<V> {
+    pub(crate) shared: Arc<Shared<V>>,
+}
+
+impl<V> Clone for Notifier<V> {
+    fn clone(&self) -> Self {
+        Notifier {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
+    /// Reports that `var` went from `old` to `new`; returns at once.
+    ///
+    /// Unchanged values (`old == new`) are skipped and counted. The change
+    /// is delivered at the next tick to every observer of `var` alive when
+    /// dispatch starts, after the changes of `var` reported before it.
+    ///
+    /// # Errors
+    ///
+    /// [`VariableError`] if `var` is an invalid name or a foreign id; nothing
+    /// is queued then.
+    pub fn notify<'a>(
+        &self,
+        var: impl Into<VariableRef<'a>>,
+        old: V,
+        new: V,
+        metadata: Metadata,
+    ) -> Result<NotifyOutcome, VariableError> {
+        let variable = self.shared.interner.intern(var.into())?;
+        Ok(self.shared.inbox.push(Change {
+            variable: variable.index,
+            old,
+            new,
+            metadata,
+        }))
+    }
+
+    /// The id of the variable named `name`, interning it if new.
+    ///
+    /// # Errors
+    ///
+    /// [`VariableError::EmptyName`] or [`VariableError::NameTooLong`].
+    pub fn variable(&self, name: &str) -> Result<VariableId, VariableError> {
+        self.shared.interner.intern(VariableRef::Name(name))
+    }
+
+    /// A new live owner.
+    pub fn owner(&self) -> Owner {
+        self.shared.owners.spawn()
+    }
+
+    /// Queues the registration of an observer of `var` for `owner`, applied
+    /// at the start of the next tick (if the owner is still alive then;
+    /// otherwise it is skipped and counted in `TickReport::commands_skipped`).
+    ///
+    /// The new observer learns its id from [`Notification::observer`].
+    ///
+    /// # Errors
+    ///
+    /// A variable or owner error, found now; nothing is queued then.
+    pub fn add_observer<'a, F>(
+        &self,
+        var: impl Into<VariableRef<'a>>,
+        owner: &Owner,
+        callback: F,
+    ) -> Result<(), AddObserverError>
+    where
+        F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
+    {
+        self.defer_add(
+            var.into(),
+            owner,
+            DeferredCallback::Private(Box::new(callback)),
+        )
+    }
+
+    /// Like [`Notifier::add_observer`], with a callback registered through
+    /// [`ObserverManager::register_callback`](crate::ObserverManager::register_callback).
+    /// If the callback is unregistered before the tick, the registration is skipped and counted.
+    ///
+    /// # Errors
+    ///
+    /// A variable, owner or foreign-callback error, found now.
+    pub fn add_observer_with<'a>(
+        &self,
+        var: impl Into<VariableRef<'a>>,
+        owner: &Owner,
+        callback: CallbackId,
+    ) -> Result<(), AddObserverError> {
+        if callback.manager != self.shared.manager {
+            return Err(AddObserverError::UnknownCallback);
+        }
+        self.defer_add(var.into(), owner, DeferredCallback::Shared(callback.key))
+    }
+
+    /// Queues the removal of `observer`, applied at the start of the next
+    /// tick; the observer may still receive changes dispatched before then.
+    /// A stale id is skipped then and counted in `TickReport::commands_skipped`.
+    ///
+    /// # Errors
+    ///
+    /// [`RemoveObserverError::ForeignManager`] for another manager's id.
+    pub fn remove_observer(&self, observer: ObserverId) -> Result<(), RemoveObserverError> {
+        if observer.manager != self.shared.manager {
+            return Err(RemoveObserverError::ForeignManager);
+        }
+        self.shared.inbox.push_command(Command::Remove(observer));
+        Ok(())
+    }
+
+    fn defer_add(
+        &self,
+        var: VariableRef<'_>,
+        owner: &Owner,
+        callback: DeferredCallback<V>,
+    ) -> Result<(), AddObserverError> {
+        if !owner.belongs_to(self.shared.manager) {
+            return Err(AddObserverError::ForeignOwner);
+        }
+        let variable = self.shared.interner.intern(var)?;
+        self.shared.inbox.push_command(Command::Add {
+            variable: variable.index,
+            owner: owner.key,
+            callback,
+        });
+        Ok(())
+    }
+}
+
+impl<V> fmt::Debug for Notifier<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notifier")
+            .field("handles", &Arc::strong_count(&self.shared))
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,124 @@
+//! Global counters and the per-tick report.
+
+use std::time::Duration;
+
+/// Counters over the manager's whole life, as returned by
+/// [`ObserverManager::stats`](crate::ObserverManager::stats).
+///
+/// The counters add up: `active_observers == observers_added - observers_removed`,
+/// and every accepted change is delivered or coalesced:
+/// `changes_received == changes_delivered + changes_coalesced + changes_pending`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Observers registered.
+    pub observers_added: u64,
+    /// Observers gone for any reason: removed by id or swept with their owner.
+    pub observers_removed: u64,
+    /// Of `observers_removed`, those swept because their owner died.
+    pub observers_swept: u64,
+    /// Observers alive now.
+    pub active_observers: u64,
+    /// Owners alive now.
+    pub live_owners: u64,
+    /// Callback calls made (each delivery of one change to one observer).
+    pub notifications_sent: u64,
+    /// Full liveness scans run (every `sweep_every` ticks).
+    pub cleanup_runs: u64,
+    /// Changes accepted by `notify`.
+    pub changes_received: u64,
+    /// Changes refused by `notify` because `old == new`.
+    pub changes_skipped: u64,
+    /// Changes merged into a later change of the same variable under overload.
+    pub changes_coalesced: u64,
+    /// Changes dispatched to the observers of their variable.
+    pub changes_delivered: u64,
+    /// Changes accepted but not yet dispatched (waiting for the next tick).
+    pub changes_pending: u64,
+    /// Callback calls that panicked (caught; counted also in `notifications_sent`).
+    pub callback_panics: u64,
+    /// Deferred commands applied.
+    pub commands_applied: u64,
+    /// Deferred commands skipped: their owner died, or their observer or
+    /// callback was already gone.
+    pub commands_skipped: u64,
+    /// Variables interned.
+    pub variables: u64,
+    /// Ticks run.
+    pub ticks: u64,
+    /// Time since the manager was created.
+    pub uptime: Duration,
+}
+
+/// Time spent in each system during one tick.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SystemTimings {
+    /// Applying deferred registrations and removals.
+    pub apply: Duration,
+    /// Despawning the observers of dead owners (and the periodic full scan).
+    pub sweep: Duration,
+    /// Draining the inbox and grouping changes by variable.
+    pub collect: Duration,
+    /// Calling the callbacks.
+    pub dispatch: Duration,
+    /// Folding results into the counters.
+    pub account: Duration,
+}
+
+impl SystemTimings {
+    /// The sum of the systems' times.
+    pub fn total(&self) -> Duration {
+        self.apply + self.sweep + self.collect + self.dispatch + self.account
+    }
+}
+
+/// What one [`tick`](crate::ObserverManager::tick) did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TickReport {
+    /// The tick's number, from 1.
+    pub tick: u64,
+    /// Changes accepted since the previous tick.
+    pub changes_received: u64,
+    /// Changes refused since the previous tick because `old == new`.
+    pub changes_skipped: u64,
+    /// Changes merged away since the previous tick under overload.
+    pub changes_coalesced: u64,
+    /// Changes dispatched in this tick.
+    pub changes_delivered: u64,
+    /// Variables with at least one change in this tick.
+    pub variables_changed: u64,
+    /// Callback calls made.
+    pub notifications: u64,
+    /// Observers despawned because their owner died.
+    pub observers_swept: u64,
+    /// Callback calls that panicked.
+    pub callback_panics: u64,
+    /// Deferred commands applied.
+    pub commands_applied: u64,
+    /// Deferred commands skipped (owner dead, observer or callback gone).
+    pub commands_skipped: u64,
+    /// Whether this tick ran the full liveness scan.
+    pub full_sweep: bool,
+    /// Time per system.
+    pub timings: SystemTimings,
+}
+
+impl Stats {
+    /// Adds one tick's report to the lifetime totals.
+    pub(crate) fn absorb(&mut self, report: &TickReport) {
+        self.ticks += 1;
+        self.observers_swept += report.observers_swept;
+        self.observers_removed += report.observers_swept;
+        self.notifications_sent += report.notifications;
+        self.cleanup_runs += u64::from(report.full_sweep);
+        self.changes_received += report.changes_received;
+        self.changes_skipped += report.changes_skipped;
+        self.changes_coalesced += report.changes_coalesced;
+        self.changes_delivered += report.changes_delivered;
+        self.callback_panics += report.callback_panics;
+        self.commands_applied += report.commands_applied;
+        self.commands_skipped += report.commands_skipped;
+    }
+}

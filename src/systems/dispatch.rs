@@ -1,0 +1,173 @@
+//! System 4: call every observer of every changed variable.
+//!
+//! The hot loop touches only the variable's contiguous observer slots and
+//! the callback registry: no locks, no shared atomics, no allocation, no
+//! component writes. Panics are caught per call and recorded in per-worker
+//! buffers (rayon's `fold`), merged once at the end.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use hecs::Entity;
+use rayon::prelude::*;
+
+use crate::TRACE_TARGET;
+use crate::callbacks::Callbacks;
+use crate::change::{Change, Notification};
+use crate::config::Config;
+use crate::ids::{ManagerTag, ObserverId, VariableId};
+use crate::systems::collect::Batch;
+use crate::variables::{Slot, Variables};
+
+/// One callback call that panicked.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Panicked {
+    pub(crate) entity: Entity,
+}
+
+/// What `dispatch` did.
+#[derive(Default)]
+pub(crate) struct Dispatched {
+    pub(crate) notifications: u64,
+    pub(crate) panics: Vec<Panicked>,
+}
+
+/// A run of work: some changes of one variable to some of its observers.
+struct Job<'a, V> {
+    variable: VariableId,
+    name: &'a str,
+    changes: &'a [Change<V>],
+    observers: &'a [Slot],
+}
+
+/// Everything `dispatch` reads.
+pub(crate) struct Dispatch<'a, V> {
+    pub(crate) variables: &'a Variables,
+    pub(crate) callbacks: &'a Callbacks<V>,
+    pub(crate) changes: &'a [Change<V>],
+    pub(crate) batches: &'a [Batch],
+    pub(crate) config: &'a Config,
+    pub(crate) manager: ManagerTag,
+}
+
+/// Delivers each batch to every observer of its variable: on this thread
+/// below `parallel_threshold` notifications, otherwise with rayon in jobs of
+/// about `parallel_chunk` notifications. Each observer receives its
+/// variable's changes in submission order.
+pub(crate) fn dispatch<V: Sync>(input: &Dispatch<'_, V>) -> Dispatched {
+    let notifications = input.notifications();
+    let mut panics = Vec::new();
+    if notifications < input.config.parallel_threshold as u64 {
+        for batch in input.batches {
+            if let Some(job) = input.job(batch, 0..usize::MAX) {
+                deliver(&job, input.callbacks, input.manager, &mut panics);
+            }
+        }
+    } else {
+        let jobs = input.jobs();
+        let run = || {
+            jobs.par_iter()
+                .fold(Vec::new, |mut panics, job| {
+                    deliver(job, input.callbacks, input.manager, &mut panics);
+                    panics
+                })
+                .reduce(Vec::new, |mut a, mut b| {
+                    a.append(&mut b);
+                    a
+                })
+        };
+        panics = match &input.config.thread_pool {
+            Some(pool) => pool.install(run),
+            None => run(),
+        };
+    }
+    Dispatched {
+        notifications,
+        panics,
+    }
+}
+
+impl<'a, V> Dispatch<'a, V> {
+    /// Callback calls this tick will make.
+    fn notifications(&self) -> u64 {
+        self.batches
+            .iter()
+            .filter_map(|b| {
+                let observers = self.variables.get(b.variable)?.observers.len();
+                Some((observers * b.changes.len()) as u64)
+            })
+            .sum()
+    }
+
+    /// The batch split into jobs of about `parallel_chunk` notifications.
+    fn jobs(&self) -> Vec<Job<'a, V>> {
+        let mut jobs = Vec::with_capacity(self.batches.len());
+        for batch in self.batches {
+            let per_job = (self.config.parallel_chunk / batch.changes.len()).max(1);
+            let Some(observers) = self
+                .variables
+                .get(batch.variable)
+                .map(|v| v.observers.len())
+            else {
+                continue;
+            };
+            let mut start = 0;
+            while start < observers {
+                let end = (start + per_job).min(observers);
+                jobs.extend(self.job(batch, start..end));
+                start = end;
+            }
+        }
+        jobs
+    }
+
+    /// The changes of `batch` for its observers in `range` (clamped).
+    fn job(&self, batch: &Batch, range: std::ops::Range<usize>) -> Option<Job<'a, V>> {
+        let variable = self.variables.get(batch.variable)?;
+        let end = range.end.min(variable.observers.len());
+        Some(Job {
+            variable: VariableId {
+                index: batch.variable,
+                manager: self.manager,
+            },
+            name: &variable.name,
+            changes: &self.changes[batch.changes.clone()],
+            observers: &variable.observers[range.start.min(end)..end],
+        })
+    }
+}
+
+/// Calls the job's callbacks, change by change, isolating each call.
+fn deliver<V>(
+    job: &Job<'_, V>,
+    callbacks: &Callbacks<V>,
+    manager: ManagerTag,
+    panics: &mut Vec<Panicked>,
+) {
+    for change in job.changes {
+        for slot in job.observers {
+            let Some(entry) = callbacks.get(slot.callback) else {
+                debug_assert!(false, "observer slot names a missing callback");
+                continue;
+            };
+            let note = Notification {
+                variable: job.variable,
+                name: job.name,
+                old: &change.old,
+                new: &change.new,
+                metadata: &change.metadata,
+                observer: ObserverId::new(slot.entity, manager),
+            };
+            if catch_unwind(AssertUnwindSafe(|| (entry.call)(&note))).is_err() {
+                tracing::warn!(
+                    target: TRACE_TARGET,
+                    variable = job.name,
+                    observer = ?note.observer,
+                    "callback panicked"
+                );
+                panics.push(Panicked {
+                    entity: slot.entity,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The schedule: the systems of one tick, called in order. Nothing else.
+//!
+//! Each system is a plain function over the store and side tables; it lives
+//! in its own file and is crate-private.
+
+mod account;
+mod apply;
+mod collect;
+mod dispatch;
+mod sweep;
+
+use std::time::Instant;
+
+use tracing::field::Empty;
+
+use crate::TRACE_TARGET;
+use crate::manager::ObserverManager;
+use crate::stats::{SystemTimings, TickReport};
+
+pub(crate) use collect::Batch;
+
+/// Runs one tick: apply, sweep, collect, dispatch, account.
+pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
+    m: &mut ObserverManager<V>,
+) -> TickReport {
+    m.tick += 1;
+    let tick = m.tick;
+    let span = tracing::info_span!(
+        target: TRACE_TARGET,
+        "tick",
+        tick,
+        notifications = Empty,
+        swept = Empty,
+        panics = Empty
+    );
+    let _entered = span.enter();
+    let mut report = TickReport {
+        tick,
+        ..TickReport::default()
+    };
+    let mut timings = SystemTimings::default();
+    let mut clock = Instant::now();
+    let mut lap = |slot: &mut std::time::Duration| {
+        let now = Instant::now();
+        *slot = now - clock;
+        clock = now;
+    };
+
+    {
+        let _s = tracing::debug_span!(target: TRACE_TARGET, "apply").entered();
+        m.shared.inbox.take_commands(&mut m.scratch.commands);
+        let applied = apply::apply(&mut m.store, &m.shared, &mut m.scratch.commands, tick);
+        report.commands_applied = applied.added + applied.removed;
+        report.commands_skipped = applied.skipped;
+        m.totals.observers_added += applied.added;
+        m.totals.observers_removed += applied.removed;
+    }
+    lap(&mut timings.apply);
+
+    {
+        let _s = tracing::debug_span!(target: TRACE_TARGET, "sweep").entered();
+        report.full_sweep = tick.is_multiple_of(m.config.sweep_every);
+        let owners = &m.shared.owners;
+        report.observers_swept = sweep::sweep(
+            &mut m.store,
+            owners,
+            &mut m.scratch.deaths,
+            report.full_sweep,
+        );
+        if report.observers_swept > 0 || report.full_sweep {
+            tracing::debug!(
+                target: TRACE_TARGET,
+                swept = report.observers_swept,
+                full = report.full_sweep,
+                "sweep"
+            );
+        }
+    }
+    lap(&mut timings.sweep);
+
+    {
+        let _s = tracing::debug_span!(target: TRACE_TARGET, "collect").entered();
+        let counts = collect::collect(
+            &m.shared.inbox,
+            &mut m.scratch.changes,
+            &mut m.scratch.batches,
+        );
+        if let Some(last) = m.scratch.batches.last()
+            && last.variable as usize >= m.store.variables.len()
+        {
+            m.store.variables.sync(&m.shared.interner);
+        }
+        report.changes_received = counts.received;
+        report.changes_skipped = counts.skipped;
+        report.changes_coalesced = counts.coalesced;
+        report.changes_delivered = m.scratch.changes.len() as u64;
+        report.variables_changed = m.scratch.batches.len() as u64;
+    }
+    lap(&mut timings.collect);
+
+    let dispatched = {
+        let _s = tracing::debug_span!(target: TRACE_TARGET, "dispatch").entered();
+        let dispatched = dispatch::dispatch(&dispatch::Dispatch {
+            variables: &m.store.variables,
+            callbacks: &m.store.callbacks,
+            changes: &m.scratch.changes,
+            batches: &m.scratch.batches,
+            config: &m.config,
+            manager: m.shared.manager,
+        });
+        tracing::debug!(
+            target: TRACE_TARGET,
+            variables = report.variables_changed,
+            notifications = dispatched.notifications,
+            "dispatch"
+        );
+        dispatched
+    };
+    lap(&mut timings.dispatch);
+
+    {
+        let _s = tracing::debug_span!(target: TRACE_TARGET, "account").entered();
+        account::account(
+            &mut m.store,
+            &mut m.scratch.changes,
+            &m.scratch.batches,
+            &dispatched.panics,
+            tick,
+        );
+        report.notifications = dispatched.notifications;
+        report.callback_panics = dispatched.panics.len() as u64;
+        m.totals.absorb(&report);
+    }
+    lap(&mut timings.account);
+
+    report.timings = timings;
+    span.record("notifications", report.notifications);
+    span.record("swept", report.observers_swept);
+    span.record("panics", report.callback_panics);
+    report
+}

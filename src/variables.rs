@@ -1,0 +1,216 @@
+//! Variables: the name <-> id interner shared with notifiers, and the
+//! manager's per-variable index of observers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use hecs::Entity;
+use smallvec::SmallVec;
+
+use crate::error::VariableError;
+use crate::ids::{CallbackKey, ManagerTag, VariableId};
+
+/// Longest variable name accepted, in bytes.
+pub const MAX_VARIABLE_NAME_LEN: usize = 1024;
+
+/// A variable named by id or by string; every method that takes a variable
+/// accepts `VariableId`, `&str` and `&String`.
+///
+/// An id skips hashing and is the fast path; a name is looked up (and, where
+/// the method registers or notifies, interned) on each call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VariableRef<'a> {
+    /// An interned id.
+    Id(VariableId),
+    /// A name.
+    Name(&'a str),
+}
+
+impl From<VariableId> for VariableRef<'_> {
+    fn from(id: VariableId) -> Self {
+        VariableRef::Id(id)
+    }
+}
+
+impl<'a> From<&'a str> for VariableRef<'a> {
+    fn from(name: &'a str) -> Self {
+        VariableRef::Name(name)
+    }
+}
+
+impl<'a> From<&'a String> for VariableRef<'a> {
+    fn from(name: &'a String) -> Self {
+        VariableRef::Name(name)
+    }
+}
+
+/// Name <-> id interning, shared by a manager and its notifiers.
+pub(crate) struct Interner {
+    manager: ManagerTag,
+    table: RwLock<Names>,
+}
+
+#[derive(Default)]
+struct Names {
+    ids: HashMap<Arc<str>, u32>,
+    /// Invariant: `names[ids[n]] == n` for every interned name `n`.
+    names: Vec<Arc<str>>,
+}
+
+impl Interner {
+    pub(crate) fn new(manager: ManagerTag) -> Self {
+        Interner {
+            manager,
+            table: RwLock::new(Names::default()),
+        }
+    }
+
+    /// The id of `var`, interning a new name.
+    pub(crate) fn intern(&self, var: VariableRef<'_>) -> Result<VariableId, VariableError> {
+        match var {
+            VariableRef::Id(id) => self.check(id),
+            VariableRef::Name(name) => {
+                validate_name(name)?;
+                if let Some(id) = self.find_name(name) {
+                    return Ok(id);
+                }
+                let mut table = self.table.write().unwrap_or_else(PoisonError::into_inner);
+                let next = table.names.len() as u32;
+                let index = *table.ids.entry(Arc::from(name)).or_insert(next);
+                if index == next {
+                    table.names.push(Arc::from(name));
+                }
+                Ok(self.id(index))
+            }
+        }
+    }
+
+    /// The id of `var` without interning.
+    pub(crate) fn find(&self, var: VariableRef<'_>) -> Result<VariableId, VariableError> {
+        match var {
+            VariableRef::Id(id) => self.check(id),
+            VariableRef::Name(name) => {
+                validate_name(name)?;
+                self.find_name(name).ok_or(VariableError::Unknown)
+            }
+        }
+    }
+
+    /// Names interned at or after `from`, in id order.
+    pub(crate) fn names_from(&self, from: usize) -> Vec<Arc<str>> {
+        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
+        table.names.get(from..).unwrap_or_default().to_vec()
+    }
+
+    /// Variables interned so far.
+    pub(crate) fn len(&self) -> usize {
+        self.table
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .names
+            .len()
+    }
+
+    /// The name of an interned variable.
+    pub(crate) fn name(&self, index: u32) -> String {
+        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
+        table
+            .names
+            .get(index as usize)
+            .map(|n| n.to_string())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn id(&self, index: u32) -> VariableId {
+        VariableId {
+            index,
+            manager: self.manager,
+        }
+    }
+
+    fn find_name(&self, name: &str) -> Option<VariableId> {
+        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
+        table.ids.get(name).map(|&index| self.id(index))
+    }
+
+    fn check(&self, id: VariableId) -> Result<VariableId, VariableError> {
+        if id.manager == self.manager {
+            Ok(id)
+        } else {
+            Err(VariableError::ForeignManager)
+        }
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), VariableError> {
+    if name.is_empty() {
+        Err(VariableError::EmptyName)
+    } else if name.len() > MAX_VARIABLE_NAME_LEN {
+        Err(VariableError::NameTooLong { len: name.len() })
+    } else {
+        Ok(())
+    }
+}
+
+/// One observer as the dispatch loop sees it: contiguous per variable.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot {
+    pub(crate) entity: Entity,
+    /// Invariant: equals the entity's `Calls` component.
+    pub(crate) callback: CallbackKey,
+}
+
+/// The manager's view of one variable.
+pub(crate) struct Variable {
+    pub(crate) name: Arc<str>,
+    /// Observers of this variable. Invariant: `observers[i].entity` has a
+    /// `Watches` component with `slot == i`.
+    pub(crate) observers: SmallVec<[Slot; 1]>,
+    /// Changes of this variable dispatched so far; an observer's delivery
+    /// count is this minus the value when it was registered.
+    pub(crate) changes_dispatched: u64,
+    /// Callback calls made for this variable so far.
+    pub(crate) notifications: u64,
+    /// The last tick that dispatched a change of this variable.
+    pub(crate) last_dispatch_tick: Option<u64>,
+}
+
+/// The manager's per-variable table, indexed by `VariableId::index`.
+#[derive(Default)]
+pub(crate) struct Variables {
+    entries: Vec<Variable>,
+}
+
+impl Variables {
+    /// The entry of `index`, pulling names interned since the last call.
+    pub(crate) fn get_or_sync(&mut self, index: u32, interner: &Interner) -> &mut Variable {
+        if index as usize >= self.entries.len() {
+            self.sync(interner);
+        }
+        &mut self.entries[index as usize]
+    }
+
+    /// Adds entries for every name interned since the last call.
+    pub(crate) fn sync(&mut self, interner: &Interner) {
+        let fresh = interner.names_from(self.entries.len());
+        self.entries.extend(fresh.into_iter().map(|name| Variable {
+            name,
+            observers: SmallVec::new(),
+            changes_dispatched: 0,
+            notifications: 0,
+            last_dispatch_tick: None,
+        }));
+    }
+
+    pub(crate) fn get(&self, index: u32) -> Option<&Variable> {
+        self.entries.get(index as usize)
+    }
+
+    pub(crate) fn get_mut(&mut self, index: u32) -> Option<&mut Variable> {
+        self.entries.get_mut(index as usize)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
