@@ -11,10 +11,10 @@ use hecs::Entity;
 use rayon::prelude::*;
 
 use crate::TRACE_TARGET;
-use crate::callbacks::Callbacks;
+use crate::callbacks::{Callback, Callbacks};
 use crate::change::{Change, Notification};
 use crate::config::Config;
-use crate::ids::{ManagerTag, ObserverId, VariableId};
+use crate::ids::{CallbackKey, ManagerTag, ObserverId, VariableId};
 use crate::systems::collect::Batch;
 use crate::variables::{Slot, Variables};
 
@@ -136,7 +136,9 @@ impl<'a, V> Dispatch<'a, V> {
     }
 }
 
-/// Calls the job's callbacks, change by change, isolating each call.
+/// Calls the job's callbacks, change by change, isolating each call: one
+/// `catch_unwind` covers a run of calls, and after a panic the run resumes
+/// with the next observer, so the no-panic path pays for one guard per run.
 fn deliver<V>(
     job: &Job<'_, V>,
     callbacks: &Callbacks<V>,
@@ -144,30 +146,68 @@ fn deliver<V>(
     panics: &mut Vec<Panicked>,
 ) {
     for change in job.changes {
-        for slot in job.observers {
-            let Some(entry) = callbacks.get(slot.callback) else {
-                debug_assert!(false, "observer slot names a missing callback");
-                continue;
-            };
-            let note = Notification {
-                variable: job.variable,
-                name: job.name,
-                old: &change.old,
-                new: &change.new,
-                metadata: &change.metadata,
-                observer: ObserverId::new(slot.entity, manager),
-            };
-            if catch_unwind(AssertUnwindSafe(|| (entry.call)(&note))).is_err() {
-                tracing::warn!(
-                    target: TRACE_TARGET,
-                    variable = job.name,
-                    observer = ?note.observer,
-                    "callback panicked"
-                );
-                panics.push(Panicked {
-                    entity: slot.entity,
-                });
+        let mut next = 0;
+        while next < job.observers.len() {
+            let rest = &job.observers[next..];
+            // Index in `rest` of the call under way; read after a panic.
+            let mut current = 0;
+            let run = || call_run(job, change, rest, callbacks, manager, &mut current);
+            if catch_unwind(AssertUnwindSafe(run)).is_ok() {
+                break;
             }
+            let slot = rest[current];
+            tracing::warn!(
+                target: TRACE_TARGET,
+                variable = job.name,
+                observer = ?ObserverId::new(slot.entity, manager),
+                "callback panicked"
+            );
+            panics.push(Panicked {
+                entity: slot.entity,
+            });
+            next += current + 1;
         }
+    }
+}
+
+/// Calls `change` on every observer in `slots`, recording in `current` the
+/// index of the call under way. Consecutive observers sharing a callback
+/// reuse its lookup.
+fn call_run<V>(
+    job: &Job<'_, V>,
+    change: &Change<V>,
+    slots: &[Slot],
+    callbacks: &Callbacks<V>,
+    manager: ManagerTag,
+    current: &mut usize,
+) {
+    let Some(first) = slots.first() else {
+        return;
+    };
+    // Built once per run; only the observer changes from call to call.
+    let mut note = Notification {
+        variable: job.variable,
+        name: job.name,
+        old: &change.old,
+        new: &change.new,
+        metadata: &change.metadata,
+        observer: ObserverId::new(first.entity, manager),
+    };
+    let mut cached: Option<(CallbackKey, &Callback<V>)> = None;
+    for (index, slot) in slots.iter().enumerate() {
+        *current = index;
+        let call = match cached {
+            Some((key, call)) if key == slot.callback => call,
+            _ => {
+                let Some(entry) = callbacks.get(slot.callback) else {
+                    debug_assert!(false, "observer slot names a missing callback");
+                    continue;
+                };
+                cached = Some((slot.callback, &entry.call));
+                &entry.call
+            }
+        };
+        note.observer = ObserverId::new(slot.entity, manager);
+        call(&note);
     }
 }
