@@ -1,54 +1,66 @@
 //! The callback registry: one function can serve many observers.
+//!
+//! Shared callbacks (registered by the user, addressed by `CallbackId`) and
+//! private ones (one closure per `add_observer`) live in separate maps: the
+//! private map is dropped whole when the last observer goes, so its slots do
+//! not outlive a burst of observers.
 
 use slotmap::SlotMap;
 
 use crate::change::Notification;
 use crate::error::UnregisterCallbackError;
-use crate::ids::CallbackKey;
+use crate::ids::{CallbackKey, PrivateCallbackKey};
 
 /// A callback as stored: shared by reference across dispatch threads.
 pub type Callback<V> = Box<dyn Fn(&Notification<'_, V>) + Send + Sync>;
 
-pub(crate) struct CallbackEntry<V> {
-    pub(crate) call: Callback<V>,
+/// Which callback an observer calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CallbackRef {
+    Shared(CallbackKey),
+    Private(PrivateCallbackKey),
+}
+
+struct SharedEntry<V> {
+    call: Callback<V>,
     /// Observers whose `Calls` component names this entry.
     users: u32,
-    /// Registered by the user (kept at zero users until unregistered), as
-    /// opposed to private to one observer (dropped with its last user).
-    shared: bool,
 }
 
 pub(crate) struct Callbacks<V> {
-    entries: SlotMap<CallbackKey, CallbackEntry<V>>,
+    shared: SlotMap<CallbackKey, SharedEntry<V>>,
+    /// One entry per observer that brought its own closure.
+    private: SlotMap<PrivateCallbackKey, Callback<V>>,
 }
 
 impl<V> Callbacks<V> {
     pub(crate) fn new() -> Self {
         Callbacks {
-            entries: SlotMap::with_key(),
+            shared: SlotMap::with_key(),
+            private: SlotMap::with_key(),
         }
     }
 
-    /// Registers `call`; `shared` ones outlive their users until unregistered.
-    pub(crate) fn insert(&mut self, call: Callback<V>, shared: bool) -> CallbackKey {
-        self.entries.insert(CallbackEntry {
-            call,
-            users: 0,
-            shared,
-        })
+    /// Registers a shared callback, kept until unregistered.
+    pub(crate) fn register(&mut self, call: Callback<V>) -> CallbackKey {
+        self.shared.insert(SharedEntry { call, users: 0 })
     }
 
-    pub(crate) fn get(&self, key: CallbackKey) -> Option<&CallbackEntry<V>> {
-        self.entries.get(key)
+    /// Stores the closure of one observer; dropped when that observer goes.
+    pub(crate) fn insert_private(&mut self, call: Callback<V>) -> CallbackRef {
+        CallbackRef::Private(self.private.insert(call))
     }
 
-    pub(crate) fn contains(&self, key: CallbackKey) -> bool {
-        self.entries.contains_key(key)
+    pub(crate) fn get(&self, callback: CallbackRef) -> Option<&Callback<V>> {
+        match callback {
+            CallbackRef::Shared(key) => self.shared.get(key).map(|e| &e.call),
+            CallbackRef::Private(key) => self.private.get(key),
+        }
     }
 
-    /// Counts one more observer of `key`; false if `key` is gone.
+    /// Counts one more observer of a shared callback; false if it is gone.
     pub(crate) fn acquire(&mut self, key: CallbackKey) -> bool {
-        match self.entries.get_mut(key) {
+        match self.shared.get_mut(key) {
             Some(entry) => {
                 entry.users += 1;
                 true
@@ -57,35 +69,49 @@ impl<V> Callbacks<V> {
         }
     }
 
-    /// Counts one observer fewer; drops a private callback with its last user.
-    pub(crate) fn release(&mut self, key: CallbackKey) {
-        let Some(entry) = self.entries.get_mut(key) else {
-            debug_assert!(false, "released a callback that is gone");
-            return;
-        };
-        debug_assert!(entry.users > 0, "callback user count underflow");
-        entry.users = entry.users.saturating_sub(1);
-        if entry.users == 0 && !entry.shared {
-            self.entries.remove(key);
+    /// One observer of `callback` is gone: drop a private callback, or
+    /// count one user fewer of a shared one.
+    pub(crate) fn release(&mut self, callback: CallbackRef) {
+        match callback {
+            CallbackRef::Private(key) => {
+                let removed = self.private.remove(key);
+                debug_assert!(removed.is_some(), "released a private callback twice");
+            }
+            CallbackRef::Shared(key) => {
+                let Some(entry) = self.shared.get_mut(key) else {
+                    debug_assert!(false, "released a shared callback that is gone");
+                    return;
+                };
+                debug_assert!(entry.users > 0, "callback user count underflow");
+                entry.users = entry.users.saturating_sub(1);
+            }
         }
     }
 
     /// Removes a shared callback that no observer uses.
     pub(crate) fn unregister(&mut self, key: CallbackKey) -> Result<(), UnregisterCallbackError> {
-        match self.entries.get(key) {
-            Some(entry) if !entry.shared => Err(UnregisterCallbackError::NotFound),
+        match self.shared.get(key) {
             Some(entry) if entry.users > 0 => Err(UnregisterCallbackError::InUse {
                 observers: entry.users,
             }),
             Some(_) => {
-                self.entries.remove(key);
+                self.shared.remove(key);
                 Ok(())
             }
             None => Err(UnregisterCallbackError::NotFound),
         }
     }
 
+    /// Frees the private map's slots; only valid when no observer exists.
+    pub(crate) fn release_private_storage(&mut self) {
+        debug_assert!(self.private.is_empty(), "private callbacks still in use");
+        if self.private.is_empty() {
+            self.private = SlotMap::with_key();
+        }
+    }
+
+    /// Callbacks stored: shared ones plus one per observer with its own closure.
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.shared.len() + self.private.len()
     }
 }

@@ -6,7 +6,8 @@
 
 use std::time::Instant;
 
-use crate::ids::{CallbackKey, OwnerKey};
+use crate::callbacks::CallbackRef;
+use crate::ids::OwnerKey;
 
 /// The variable watched, and where the observer sits in its index.
 #[derive(Clone, Copy, Debug)]
@@ -27,7 +28,7 @@ pub(crate) struct OwnedBy {
 
 /// The callback this observer calls (a key into the callback registry).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Calls(pub(crate) CallbackKey);
+pub(crate) struct Calls(pub(crate) CallbackRef);
 
 /// When the observer was registered.
 #[derive(Clone, Copy, Debug)]

@@ -35,6 +35,39 @@ impl fmt::Display for VariableError {
 
 impl std::error::Error for VariableError {}
 
+/// Why a change was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotifyError {
+    /// The variable was rejected.
+    Variable(VariableError),
+    /// The manager was dropped; nothing reported now would ever be delivered.
+    ManagerDropped,
+}
+
+impl fmt::Display for NotifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotifyError::Variable(e) => write!(f, "cannot notify: {e}"),
+            NotifyError::ManagerDropped => f.write_str("the manager was dropped"),
+        }
+    }
+}
+
+impl std::error::Error for NotifyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            NotifyError::Variable(e) => Some(e),
+            NotifyError::ManagerDropped => None,
+        }
+    }
+}
+
+impl From<VariableError> for NotifyError {
+    fn from(e: VariableError) -> Self {
+        NotifyError::Variable(e)
+    }
+}
+
 /// Why an observer could not be added.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AddObserverError {
@@ -44,6 +77,8 @@ pub enum AddObserverError {
     ForeignOwner,
     /// The callback id was unregistered, or never belonged to this manager.
     UnknownCallback,
+    /// The manager was dropped (deferred registration through a `Notifier`).
+    ManagerDropped,
 }
 
 impl fmt::Display for AddObserverError {
@@ -52,6 +87,7 @@ impl fmt::Display for AddObserverError {
             AddObserverError::Variable(e) => write!(f, "cannot add observer: {e}"),
             AddObserverError::ForeignOwner => f.write_str("owner belongs to another manager"),
             AddObserverError::UnknownCallback => f.write_str("callback is not registered here"),
+            AddObserverError::ManagerDropped => f.write_str("the manager was dropped"),
         }
     }
 }

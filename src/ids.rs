@@ -12,12 +12,14 @@ use hecs::Entity;
 slotmap::new_key_type! {
     /// Key of an owner in the owner table.
     pub(crate) struct OwnerKey;
-    /// Key of a callback in the callback registry.
+    /// Key of a shared callback in the callback registry.
     pub(crate) struct CallbackKey;
+    /// Key of an observer's own callback in the callback registry.
+    pub(crate) struct PrivateCallbackKey;
 }
 
 /// Tag that tells managers apart; unique per process.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ManagerTag(u32);
 
 impl ManagerTag {
@@ -28,19 +30,33 @@ impl ManagerTag {
     }
 }
 
+/// What an `ObserverId` is made in: a manager and its store's epoch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IdScope {
+    pub(crate) manager: ManagerTag,
+    pub(crate) epoch: u32,
+}
+
 /// Identifies one observer of one manager.
 ///
 /// Ids are generational: once an observer is removed, its id never names a
-/// later observer, even when the storage slot is reused.
+/// later observer, even when the storage slot is reused or the store is
+/// rebuilt after emptying.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ObserverId {
     pub(crate) entity: Entity,
     pub(crate) manager: ManagerTag,
+    /// The store generation the entity belongs to (see `Store::epoch`).
+    pub(crate) epoch: u32,
 }
 
 impl ObserverId {
-    pub(crate) fn new(entity: Entity, manager: ManagerTag) -> Self {
-        ObserverId { entity, manager }
+    pub(crate) fn new(entity: Entity, manager: ManagerTag, epoch: u32) -> Self {
+        ObserverId {
+            entity,
+            manager,
+            epoch,
+        }
     }
 
     /// The id as one integer (slot index and generation), stable for the

@@ -2,8 +2,8 @@
 //! manager shares with every `Notifier`.
 //!
 //! Producers lock it for a push; the tick thread locks it once per tick to
-//! swap the queue out. No user code runs under the lock, so a callback may
-//! notify (re-enter) at any time without deadlock.
+//! swap the queue out. No user callback runs under the lock, so a callback
+//! may notify (re-enter) at any time without deadlock.
 
 use std::mem;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -28,10 +28,14 @@ pub(crate) enum DeferredCallback<V> {
     Shared(CallbackKey),
 }
 
+/// The manager is gone: the inbox accepts nothing more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Closed;
+
 pub(crate) struct Inbox<V> {
     capacity: usize,
     state: Mutex<InboxState<V>>,
-    commands: Mutex<Vec<Command<V>>>,
+    commands: Mutex<Commands<V>>,
 }
 
 struct InboxState<V> {
@@ -43,13 +47,22 @@ struct InboxState<V> {
     /// Indices with `overflow[i].is_some()`, in order of first overflow.
     overflow_vars: Vec<u32>,
     counts: InboxCounts,
+    /// Set when the manager is dropped: nothing more is accepted.
+    closed: bool,
+}
+
+struct Commands<V> {
+    queue: Vec<Command<V>>,
+    /// Set when the manager is dropped: nothing more is accepted.
+    closed: bool,
 }
 
 /// What the inbox accepted since the last drain.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct InboxCounts {
-    /// Changes accepted (queued or coalesced). Invariant over a drain:
-    /// `received == changes returned + coalesced`.
+    /// Changes accepted (queued or coalesced). Invariant at any moment:
+    /// `received == pending + coalesced` until the drain, where the pending
+    /// ones are handed over.
     pub(crate) received: u64,
     /// Changes skipped because `old == new`.
     pub(crate) skipped: u64,
@@ -57,7 +70,7 @@ pub(crate) struct InboxCounts {
     pub(crate) coalesced: u64,
 }
 
-impl<V: PartialEq> Inbox<V> {
+impl<V> Inbox<V> {
     pub(crate) fn new(capacity: usize) -> Self {
         Inbox {
             capacity,
@@ -66,8 +79,12 @@ impl<V: PartialEq> Inbox<V> {
                 overflow: Vec::new(),
                 overflow_vars: Vec::new(),
                 counts: InboxCounts::default(),
+                closed: false,
             }),
-            commands: Mutex::new(Vec::new()),
+            commands: Mutex::new(Commands {
+                queue: Vec::new(),
+                closed: false,
+            }),
         }
     }
 
@@ -78,23 +95,68 @@ impl<V: PartialEq> Inbox<V> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn commands(&self) -> MutexGuard<'_, Commands<V>> {
+        // Pushes and swaps only: a panic cannot leave it half-updated.
+        self.commands.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Changes pending and the counts since the last drain, read together
+    /// (a reading that producers may change at once).
+    pub(crate) fn snapshot(&self) -> (usize, InboxCounts) {
+        let state = self.state();
+        (state.queue.len() + state.overflow_vars.len(), state.counts)
+    }
+
+    /// Changes waiting for the next tick (a reading that may be stale at once).
+    pub(crate) fn pending(&self) -> usize {
+        self.snapshot().0
+    }
+
+    pub(crate) fn push_command(&self, command: Command<V>) -> Result<(), Closed> {
+        let mut commands = self.commands();
+        if commands.closed {
+            drop(commands);
+            // Dropped outside the lock: the command may own a notifier.
+            drop(command);
+            return Err(Closed);
+        }
+        commands.queue.push(command);
+        Ok(())
+    }
+
+    pub(crate) fn take_commands(&self, out: &mut Vec<Command<V>>) {
+        mem::swap(&mut self.commands().queue, out);
+    }
+
+    /// Closes the inbox and drops what it holds; later pushes are refused.
+    /// Run when the manager is dropped, this also breaks the reference cycle
+    /// of a queued callback that owns a notifier.
+    pub(crate) fn close(&self) {
+        let (changes, overflow) = {
+            let mut state = self.state();
+            state.closed = true;
+            state.overflow_vars.clear();
+            (mem::take(&mut state.queue), mem::take(&mut state.overflow))
+        };
+        let queued = {
+            let mut commands = self.commands();
+            commands.closed = true;
+            mem::take(&mut commands.queue)
+        };
+        // Dropped outside the locks: values and callbacks run user code.
+        drop((changes, overflow, queued));
+    }
+}
+
+impl<V: PartialEq> Inbox<V> {
     /// Queues `change`, or coalesces it when the queue is full.
-    pub(crate) fn push(&self, change: Change<V>) -> NotifyOutcome {
+    pub(crate) fn push(&self, change: Change<V>) -> Result<NotifyOutcome, Closed> {
         let unchanged = change.old == change.new;
         let mut state = self.state();
-        if unchanged {
-            state.counts.skipped += 1;
-            return NotifyOutcome::Unchanged;
+        if state.closed {
+            return Err(Closed);
         }
-        state.counts.received += 1;
-        let index = change.variable as usize;
-        let overflowing = state.overflow.get(index).is_some_and(Option::is_some);
-        if !overflowing && state.queue.len() < self.capacity {
-            state.queue.push(change);
-            return NotifyOutcome::Queued;
-        }
-        state.coalesce(change);
-        NotifyOutcome::Coalesced
+        Ok(state.accept(change, unchanged, self.capacity))
     }
 
     /// Swaps the queued changes with `spare` (which must be empty), appends
@@ -117,27 +179,25 @@ impl<V: PartialEq> Inbox<V> {
         }
         mem::take(&mut state.counts)
     }
-
-    /// Changes waiting for the next tick (a reading that may be stale at once).
-    pub(crate) fn pending(&self) -> usize {
-        let state = self.state();
-        state.queue.len() + state.overflow_vars.len()
-    }
-
-    pub(crate) fn push_command(&self, command: Command<V>) {
-        self.commands
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(command);
-    }
-
-    pub(crate) fn take_commands(&self, out: &mut Vec<Command<V>>) {
-        let mut commands = self.commands.lock().unwrap_or_else(PoisonError::into_inner);
-        mem::swap(&mut *commands, out);
-    }
 }
 
 impl<V> InboxState<V> {
+    fn accept(&mut self, change: Change<V>, unchanged: bool, capacity: usize) -> NotifyOutcome {
+        if unchanged {
+            self.counts.skipped += 1;
+            return NotifyOutcome::Unchanged;
+        }
+        self.counts.received += 1;
+        let index = change.variable as usize;
+        let overflowing = self.overflow.get(index).is_some_and(Option::is_some);
+        if !overflowing && self.queue.len() < capacity {
+            self.queue.push(change);
+            return NotifyOutcome::Queued;
+        }
+        self.coalesce(change);
+        NotifyOutcome::Coalesced
+    }
+
     /// Merges `change` into its variable's overflow slot: the first old
     /// value stays, the new value and metadata are the latest.
     fn coalesce(&mut self, change: Change<V>) {

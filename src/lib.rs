@@ -97,7 +97,8 @@ pub use callbacks::Callback;
 pub use change::{Metadata, Notification, NotifyOutcome, SessionId};
 pub use config::Config;
 pub use error::{
-    AddObserverError, ConfigError, RemoveObserverError, UnregisterCallbackError, VariableError,
+    AddObserverError, ConfigError, NotifyError, RemoveObserverError, UnregisterCallbackError,
+    VariableError,
 };
 pub use ids::{CallbackId, ObserverId, OwnerId, VariableId};
 pub use inspect::{ObserverReport, VariableReport};

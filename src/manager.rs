@@ -6,14 +6,15 @@ use std::time::Instant;
 
 use hecs::Entity;
 
-use crate::callbacks::Callback;
+use crate::callbacks::{Callback, CallbackRef};
 use crate::change::{Change, Metadata, Notification, NotifyOutcome};
 use crate::components::{Delivery, OwnedBy, Registered};
 use crate::config::Config;
 use crate::error::{
-    AddObserverError, ConfigError, RemoveObserverError, UnregisterCallbackError, VariableError,
+    AddObserverError, ConfigError, NotifyError, RemoveObserverError, UnregisterCallbackError,
+    VariableError,
 };
-use crate::ids::{CallbackId, CallbackKey, ManagerTag, ObserverId, OwnerId, OwnerKey, VariableId};
+use crate::ids::{CallbackId, IdScope, ManagerTag, ObserverId, OwnerId, OwnerKey, VariableId};
 use crate::inbox::{Command, Inbox};
 use crate::inspect::{ObserverReport, VariableReport};
 use crate::notifier::{Notifier, Shared};
@@ -72,6 +73,18 @@ pub(crate) struct Scratch<V> {
     pub(crate) batches: Vec<Batch>,
     pub(crate) commands: Vec<Command<V>>,
     pub(crate) deaths: Vec<OwnerKey>,
+}
+
+impl<V> Scratch<V> {
+    /// Drops the buffers' capacity, grown by past bursts.
+    pub(crate) fn release_storage(&mut self) {
+        *self = Scratch {
+            changes: Vec::new(),
+            batches: Vec::new(),
+            commands: Vec::new(),
+            deaths: Vec::new(),
+        };
+    }
 }
 
 impl<V: PartialEq + Send + Sync + 'static> Default for ObserverManager<V> {
@@ -167,7 +180,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     where
         F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
     {
-        let key = self.store.callbacks.insert(Box::new(callback), true);
+        let key = self.store.callbacks.register(Box::new(callback));
         CallbackId {
             key,
             manager: self.shared.manager,
@@ -209,8 +222,8 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     {
         let variable = self.check_add(var.into(), owner)?;
         let call: Callback<V> = Box::new(callback);
-        let key = self.store.callbacks.insert(call, false);
-        Ok(self.spawn(variable, owner, key))
+        let callback = self.store.callbacks.insert_private(call);
+        Ok(self.spawn(variable, owner, callback))
     }
 
     /// Adds an observer of `var` for `owner` that calls a shared callback
@@ -227,10 +240,10 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         callback: CallbackId,
     ) -> Result<ObserverId, AddObserverError> {
         let variable = self.check_add(var.into(), owner)?;
-        if callback.manager != self.shared.manager || !self.store.callbacks.contains(callback.key) {
+        if callback.manager != self.shared.manager || !self.store.callbacks.acquire(callback.key) {
             return Err(AddObserverError::UnknownCallback);
         }
-        Ok(self.spawn(variable, owner, callback.key))
+        Ok(self.spawn(variable, owner, CallbackRef::Shared(callback.key)))
     }
 
     fn check_add(&self, var: VariableRef<'_>, owner: &Owner) -> Result<u32, AddObserverError> {
@@ -240,18 +253,32 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         Ok(self.shared.interner.intern(var)?.index)
     }
 
-    /// Spawns the observer; the owner is alive (the caller holds its guard).
-    fn spawn(&mut self, variable: u32, owner: &Owner, key: CallbackKey) -> ObserverId {
-        let acquired = self.store.callbacks.acquire(key);
-        debug_assert!(acquired, "callback checked present by the caller");
-        let entity = self
-            .store
-            .spawn(&self.shared.interner, variable, owner.key, key, self.tick);
+    /// Spawns the observer, whose callback use the caller has counted; the
+    /// owner is alive (the caller holds its guard).
+    fn spawn(&mut self, variable: u32, owner: &Owner, callback: CallbackRef) -> ObserverId {
+        let entity = self.store.spawn(
+            &self.shared.interner,
+            variable,
+            owner.key,
+            callback,
+            self.tick,
+        );
         debug_assert!(entity.is_some(), "a held owner is never swept");
-        self.totals.observers_added += 1;
+        self.totals.observers_added += u64::from(entity.is_some());
         // A held owner's key is live, so `spawn` succeeded; the fallback id
         // is never handed out in practice and names no entity.
-        ObserverId::new(entity.unwrap_or(Entity::DANGLING), self.shared.manager)
+        self.observer_id(entity.unwrap_or(Entity::DANGLING))
+    }
+
+    fn observer_id(&self, entity: Entity) -> ObserverId {
+        ObserverId::new(entity, self.shared.manager, self.store.epoch)
+    }
+
+    pub(crate) fn id_scope(&self) -> IdScope {
+        IdScope {
+            manager: self.shared.manager,
+            epoch: self.store.epoch,
+        }
     }
 
     /// Removes an observer at once; it receives nothing more.
@@ -265,7 +292,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         if observer.manager != self.shared.manager {
             return Err(RemoveObserverError::ForeignManager);
         }
-        if self.store.despawn(observer.entity) {
+        if observer.epoch == self.store.epoch && self.store.despawn(observer.entity) {
             self.totals.observers_removed += 1;
             Ok(())
         } else {
@@ -275,28 +302,24 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
 
     /// Whether `observer` exists here (a dead owner's observers exist until swept).
     pub fn contains_observer(&self, observer: ObserverId) -> bool {
-        observer.manager == self.shared.manager && self.store.world.contains(observer.entity)
+        observer.manager == self.shared.manager
+            && observer.epoch == self.store.epoch
+            && self.store.world.contains(observer.entity)
     }
 
     /// Reports a change; the same as [`Notifier::notify`].
     ///
     /// # Errors
     ///
-    /// [`VariableError`] if `var` is an invalid name or a foreign id.
+    /// [`NotifyError::Variable`] if `var` is an invalid name or a foreign id.
     pub fn notify<'a>(
         &self,
         var: impl Into<VariableRef<'a>>,
         old: V,
         new: V,
         metadata: Metadata,
-    ) -> Result<NotifyOutcome, VariableError> {
-        let variable = self.shared.interner.intern(var.into())?;
-        Ok(self.shared.inbox.push(Change {
-            variable: variable.index,
-            old,
-            new,
-            metadata,
-        }))
+    ) -> Result<NotifyOutcome, NotifyError> {
+        self.shared.notify(var.into(), old, new, metadata)
     }
 
     /// Runs one tick: applies deferred commands, sweeps the observers of dead
@@ -339,15 +362,21 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         self.store.len()
     }
 
-    /// Lifetime counters and live readings.
+    /// Lifetime counters and live readings, including changes reported
+    /// since the last tick.
     pub fn stats(&self) -> Stats {
+        let (pending, inbox) = self.shared.inbox.snapshot();
+        let totals = &self.totals;
         Stats {
             active_observers: self.store.len() as u64,
             live_owners: self.shared.owners.live_count() as u64,
-            changes_pending: self.shared.inbox.pending() as u64,
+            changes_pending: pending as u64,
+            changes_received: totals.changes_received + inbox.received,
+            changes_skipped: totals.changes_skipped + inbox.skipped,
+            changes_coalesced: totals.changes_coalesced + inbox.coalesced,
             variables: self.shared.interner.len() as u64,
             uptime: self.created.elapsed(),
-            ..self.totals.clone()
+            ..totals.clone()
         }
     }
 
@@ -382,7 +411,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
                     .ok()?;
                 let deliveries = variable.changes_dispatched - delivery.baseline;
                 Some(ObserverReport {
-                    id: ObserverId::new(slot.entity, self.shared.manager),
+                    id: self.observer_id(slot.entity),
                     owner: OwnerId(owned_by.owner),
                     owner_alive: owners.is_alive(owned_by.owner),
                     age_ticks: self.tick - registered.tick,
@@ -401,6 +430,15 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             last_dispatch_tick: variable.last_dispatch_tick,
             observers,
         })
+    }
+}
+
+impl<V> Drop for ObserverManager<V> {
+    /// Drops the pending changes and deferred commands (the next tick that
+    /// would have delivered them will never come); notifiers that outlive
+    /// the manager are refused from then on.
+    fn drop(&mut self) {
+        self.shared.inbox.close();
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::Notification;
 use crate::change::{Change, Metadata, NotifyOutcome};
-use crate::error::{AddObserverError, RemoveObserverError, VariableError};
+use crate::error::{AddObserverError, NotifyError, RemoveObserverError, VariableError};
 use crate::ids::{CallbackId, ManagerTag, ObserverId, VariableId};
 use crate::inbox::{Command, DeferredCallback, Inbox};
 use crate::owners::{Owner, OwnerRegistry};
@@ -27,8 +27,9 @@ pub(crate) struct Shared<V> {
 /// applied at the start of it. Because nothing waits on the tick, a callback
 /// may use a notifier freely while it is being dispatched.
 ///
-/// A notifier outliving its manager is harmless: what it queues is dropped
-/// with the last handle.
+/// A notifier may outlive its manager: dropping the manager drops what is
+/// queued, and from then on `notify` and `add_observer` answer
+/// [`NotifyError::ManagerDropped`] and [`AddObserverError::ManagerDropped`].
 ///
 /// # Examples
 ///
@@ -87,22 +88,17 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
     ///
     /// # Errors
     ///
-    /// [`VariableError`] if `var` is an invalid name or a foreign id; nothing
-    /// is queued then.
+    /// [`NotifyError::Variable`] if `var` is an invalid name or a foreign id,
+    /// [`NotifyError::ManagerDropped`] if the manager is gone; nothing is
+    /// queued then.
     pub fn notify<'a>(
         &self,
         var: impl Into<VariableRef<'a>>,
         old: V,
         new: V,
         metadata: Metadata,
-    ) -> Result<NotifyOutcome, VariableError> {
-        let variable = self.shared.interner.intern(var.into())?;
-        Ok(self.shared.inbox.push(Change {
-            variable: variable.index,
-            old,
-            new,
-            metadata,
-        }))
+    ) -> Result<NotifyOutcome, NotifyError> {
+        self.shared.notify(var.into(), old, new, metadata)
     }
 
     /// The id of the variable named `name`, interning it if new.
@@ -169,13 +165,17 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
     ///
     /// # Errors
     ///
-    /// [`RemoveObserverError::ForeignManager`] for another manager's id.
+    /// [`RemoveObserverError::ForeignManager`] for another manager's id;
+    /// [`RemoveObserverError::NotFound`] if the manager is gone (and with it
+    /// every observer).
     pub fn remove_observer(&self, observer: ObserverId) -> Result<(), RemoveObserverError> {
         if observer.manager != self.shared.manager {
             return Err(RemoveObserverError::ForeignManager);
         }
-        self.shared.inbox.push_command(Command::Remove(observer));
-        Ok(())
+        self.shared
+            .inbox
+            .push_command(Command::Remove(observer))
+            .map_err(|_| RemoveObserverError::NotFound)
     }
 
     fn defer_add(
@@ -188,12 +188,35 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
             return Err(AddObserverError::ForeignOwner);
         }
         let variable = self.shared.interner.intern(var)?;
-        self.shared.inbox.push_command(Command::Add {
+        self.shared
+            .inbox
+            .push_command(Command::Add {
+                variable: variable.index,
+                owner: owner.key,
+                callback,
+            })
+            .map_err(|_| AddObserverError::ManagerDropped)
+    }
+}
+
+impl<V: PartialEq> Shared<V> {
+    pub(crate) fn notify(
+        &self,
+        var: VariableRef<'_>,
+        old: V,
+        new: V,
+        metadata: Metadata,
+    ) -> Result<NotifyOutcome, NotifyError> {
+        let variable = self.interner.intern(var)?;
+        let change = Change {
             variable: variable.index,
-            owner: owner.key,
-            callback,
-        });
-        Ok(())
+            old,
+            new,
+            metadata,
+        };
+        self.inbox
+            .push(change)
+            .map_err(|_| NotifyError::ManagerDropped)
     }
 }
 

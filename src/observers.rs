@@ -8,9 +8,9 @@ use std::time::Instant;
 use hecs::{Entity, World};
 use slotmap::SecondaryMap;
 
-use crate::callbacks::Callbacks;
+use crate::callbacks::{CallbackRef, Callbacks};
 use crate::components::{Calls, Delivery, OwnedBy, Registered, Watches};
-use crate::ids::{CallbackKey, OwnerKey};
+use crate::ids::OwnerKey;
 use crate::variables::{Interner, Slot, Variables};
 
 pub(crate) struct Store<V> {
@@ -19,6 +19,11 @@ pub(crate) struct Store<V> {
     /// Observers of each owner that has any.
     owned: SecondaryMap<OwnerKey, Vec<Entity>>,
     pub(crate) callbacks: Callbacks<V>,
+    /// Advances each time the world is rebuilt; part of every `ObserverId`,
+    /// so ids from before a rebuild (whose entity generations restart) stay stale.
+    pub(crate) epoch: u32,
+    /// Whether anything was spawned since the last rebuild.
+    grown: bool,
 }
 
 /// Whether a despawn must also unlink the observer from its owner's list
@@ -36,7 +41,25 @@ impl<V> Store<V> {
             variables: Variables::default(),
             owned: SecondaryMap::new(),
             callbacks: Callbacks::new(),
+            epoch: 0,
+            grown: false,
         }
+    }
+
+    /// With no observer left, frees the storage a past population grew (the
+    /// world's columns, the indexes, the private callbacks), so memory
+    /// returns to that of an empty manager. True if it did.
+    pub(crate) fn release_storage_if_empty(&mut self) -> bool {
+        if !self.grown || self.world.len() != 0 {
+            return false;
+        }
+        self.world = World::new();
+        self.epoch = self.epoch.wrapping_add(1);
+        self.owned = SecondaryMap::new();
+        self.variables.release_observer_storage();
+        self.callbacks.release_private_storage();
+        self.grown = false;
+        true
     }
 
     /// Spawns an observer of `variable` for `owner` calling `callback`, whose
@@ -47,7 +70,7 @@ impl<V> Store<V> {
         interner: &Interner,
         variable: u32,
         owner: OwnerKey,
-        callback: CallbackKey,
+        callback: CallbackRef,
         tick: u64,
     ) -> Option<Entity> {
         let Some(owned) = self.owned.entry(owner).map(|e| e.or_default()) else {
@@ -77,6 +100,7 @@ impl<V> Store<V> {
         ));
         var.observers.push(Slot { entity, callback });
         owned.push(entity);
+        self.grown = true;
         Some(entity)
     }
 

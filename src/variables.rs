@@ -7,8 +7,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 use hecs::Entity;
 use smallvec::SmallVec;
 
+use crate::callbacks::CallbackRef;
 use crate::error::VariableError;
-use crate::ids::{CallbackKey, ManagerTag, VariableId};
+use crate::ids::{ManagerTag, VariableId};
 
 /// Longest variable name accepted, in bytes.
 pub const MAX_VARIABLE_NAME_LEN: usize = 1024;
@@ -157,7 +158,7 @@ fn validate_name(name: &str) -> Result<(), VariableError> {
 pub(crate) struct Slot {
     pub(crate) entity: Entity,
     /// Invariant: equals the entity's `Calls` component.
-    pub(crate) callback: CallbackKey,
+    pub(crate) callback: CallbackRef,
 }
 
 /// The manager's view of one variable.
@@ -212,5 +213,13 @@ impl Variables {
 
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Drops every observer index's storage; only valid with no observers.
+    pub(crate) fn release_observer_storage(&mut self) {
+        for var in &mut self.entries {
+            debug_assert!(var.observers.is_empty());
+            var.observers = SmallVec::new();
+        }
     }
 }

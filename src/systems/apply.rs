@@ -1,5 +1,6 @@
 //! System 1: apply the registrations and removals deferred through notifiers.
 
+use crate::callbacks::CallbackRef;
 use crate::inbox::{Command, DeferredCallback};
 use crate::notifier::Shared;
 use crate::observers::Store;
@@ -32,21 +33,23 @@ pub(crate) fn apply<V>(
                     applied.skipped += 1;
                     continue;
                 }
-                let key = match callback {
-                    DeferredCallback::Private(call) => store.callbacks.insert(call, false),
-                    DeferredCallback::Shared(key) => key,
+                let callback = match callback {
+                    DeferredCallback::Private(call) => store.callbacks.insert_private(call),
+                    DeferredCallback::Shared(key) if store.callbacks.acquire(key) => {
+                        CallbackRef::Shared(key)
+                    }
+                    DeferredCallback::Shared(_) => {
+                        applied.skipped += 1;
+                        continue;
+                    }
                 };
-                if !store.callbacks.acquire(key) {
-                    applied.skipped += 1;
-                    continue;
-                }
-                match store.spawn(&shared.interner, variable, owner, key, tick) {
+                match store.spawn(&shared.interner, variable, owner, callback, tick) {
                     Some(_) => applied.added += 1,
                     None => applied.skipped += 1,
                 }
             }
             Command::Remove(observer) => {
-                if store.despawn(observer.entity) {
+                if observer.epoch == store.epoch && store.despawn(observer.entity) {
                     applied.removed += 1;
                 } else {
                     applied.skipped += 1;

@@ -11,10 +11,10 @@ use hecs::Entity;
 use rayon::prelude::*;
 
 use crate::TRACE_TARGET;
-use crate::callbacks::{Callback, Callbacks};
+use crate::callbacks::{Callback, CallbackRef, Callbacks};
 use crate::change::{Change, Notification};
 use crate::config::Config;
-use crate::ids::{CallbackKey, ManagerTag, ObserverId, VariableId};
+use crate::ids::{IdScope, ObserverId, VariableId};
 use crate::systems::collect::Batch;
 use crate::variables::{Slot, Variables};
 
@@ -46,7 +46,7 @@ pub(crate) struct Dispatch<'a, V> {
     pub(crate) changes: &'a [Change<V>],
     pub(crate) batches: &'a [Batch],
     pub(crate) config: &'a Config,
-    pub(crate) manager: ManagerTag,
+    pub(crate) ids: IdScope,
 }
 
 /// Delivers each batch to every observer of its variable: on this thread
@@ -59,7 +59,7 @@ pub(crate) fn dispatch<V: Sync>(input: &Dispatch<'_, V>) -> Dispatched {
     if notifications < input.config.parallel_threshold as u64 {
         for batch in input.batches {
             if let Some(job) = input.job(batch, 0..usize::MAX) {
-                deliver(&job, input.callbacks, input.manager, &mut panics);
+                deliver(&job, input.callbacks, input.ids, &mut panics);
             }
         }
     } else {
@@ -67,7 +67,7 @@ pub(crate) fn dispatch<V: Sync>(input: &Dispatch<'_, V>) -> Dispatched {
         let run = || {
             jobs.par_iter()
                 .fold(Vec::new, |mut panics, job| {
-                    deliver(job, input.callbacks, input.manager, &mut panics);
+                    deliver(job, input.callbacks, input.ids, &mut panics);
                     panics
                 })
                 .reduce(Vec::new, |mut a, mut b| {
@@ -127,7 +127,7 @@ impl<'a, V> Dispatch<'a, V> {
         Some(Job {
             variable: VariableId {
                 index: batch.variable,
-                manager: self.manager,
+                manager: self.ids.manager,
             },
             name: &variable.name,
             changes: &self.changes[batch.changes.clone()],
@@ -142,7 +142,7 @@ impl<'a, V> Dispatch<'a, V> {
 fn deliver<V>(
     job: &Job<'_, V>,
     callbacks: &Callbacks<V>,
-    manager: ManagerTag,
+    ids: IdScope,
     panics: &mut Vec<Panicked>,
 ) {
     for change in job.changes {
@@ -151,7 +151,7 @@ fn deliver<V>(
             let rest = &job.observers[next..];
             // Index in `rest` of the call under way; read after a panic.
             let mut current = 0;
-            let run = || call_run(job, change, rest, callbacks, manager, &mut current);
+            let run = || call_run(job, change, rest, callbacks, ids, &mut current);
             if catch_unwind(AssertUnwindSafe(run)).is_ok() {
                 break;
             }
@@ -159,7 +159,7 @@ fn deliver<V>(
             tracing::warn!(
                 target: TRACE_TARGET,
                 variable = job.name,
-                observer = ?ObserverId::new(slot.entity, manager),
+                observer = ?ObserverId::new(slot.entity, ids.manager, ids.epoch),
                 "callback panicked"
             );
             panics.push(Panicked {
@@ -178,7 +178,7 @@ fn call_run<V>(
     change: &Change<V>,
     slots: &[Slot],
     callbacks: &Callbacks<V>,
-    manager: ManagerTag,
+    ids: IdScope,
     current: &mut usize,
 ) {
     let Some(first) = slots.first() else {
@@ -191,23 +191,23 @@ fn call_run<V>(
         old: &change.old,
         new: &change.new,
         metadata: &change.metadata,
-        observer: ObserverId::new(first.entity, manager),
+        observer: ObserverId::new(first.entity, ids.manager, ids.epoch),
     };
-    let mut cached: Option<(CallbackKey, &Callback<V>)> = None;
+    let mut cached: Option<(CallbackRef, &Callback<V>)> = None;
     for (index, slot) in slots.iter().enumerate() {
         *current = index;
         let call = match cached {
             Some((key, call)) if key == slot.callback => call,
             _ => {
-                let Some(entry) = callbacks.get(slot.callback) else {
+                let Some(call) = callbacks.get(slot.callback) else {
                     debug_assert!(false, "observer slot names a missing callback");
                     continue;
                 };
-                cached = Some((slot.callback, &entry.call));
-                &entry.call
+                cached = Some((slot.callback, call));
+                call
             }
         };
-        note.observer = ObserverId::new(slot.entity, manager);
+        note.observer = ObserverId::new(slot.entity, ids.manager, ids.epoch);
         call(&note);
     }
 }

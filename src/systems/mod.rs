@@ -106,7 +106,7 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
             changes: &m.scratch.changes,
             batches: &m.scratch.batches,
             config: &m.config,
-            manager: m.shared.manager,
+            ids: m.id_scope(),
         });
         tracing::debug!(
             target: TRACE_TARGET,
@@ -130,6 +130,9 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
         report.notifications = dispatched.notifications;
         report.callback_panics = dispatched.panics.len() as u64;
         m.totals.absorb(&report);
+        if m.store.release_storage_if_empty() {
+            m.scratch.release_storage();
+        }
     }
     lap(&mut timings.account);
 
