@@ -50,7 +50,7 @@ impl<V> Store<V> {
     /// world's columns, the indexes, the private callbacks), so memory
     /// returns to that of an empty manager. True if it did.
     pub(crate) fn release_storage_if_empty(&mut self) -> bool {
-        if !self.grown || self.world.len() != 0 {
+        if !self.grown || !self.world.is_empty() {
             return false;
         }
         self.world = World::new();
