@@ -8,12 +8,15 @@ use std::time::Instant;
 
 use crate::callbacks::CallbackRef;
 use crate::ids::OwnerKey;
+use crate::variables::Roster;
 
 /// The variable watched, and where the observer sits in its index.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Watches {
     pub(crate) variable: u32,
-    /// Invariant: `variables[variable].observers[slot].entity` is this entity.
+    /// Which of the variable's lists holds this observer.
+    pub(crate) roster: Roster,
+    /// Invariant: `variables[variable].roster(roster)[slot].entity` is this entity.
     pub(crate) slot: u32,
 }
 
@@ -37,12 +40,24 @@ pub(crate) struct Registered {
     pub(crate) at: Instant,
 }
 
-/// Delivery bookkeeping.
+/// Delivery bookkeeping of a plain observer (policed ones count in `Policed`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Delivery {
     /// The variable's `changes_dispatched` at registration: deliveries so far
-    /// are `changes_dispatched - baseline`.
+    /// are `changes_dispatched - baseline + extra`.
     pub(crate) baseline: u64,
+    /// Deliveries outside the variable's batches (a primed current value).
+    pub(crate) extra: u64,
+    /// The variable's `changes_dispatched` when the observer was quarantined:
+    /// it receives nothing after that.
+    pub(crate) frozen_at: Option<u64>,
     /// Calls of this observer's callback that panicked.
     pub(crate) panics: u32,
+}
+
+impl Delivery {
+    /// Changes delivered, given the variable's `changes_dispatched`.
+    pub(crate) fn deliveries(&self, changes_dispatched: u64) -> u64 {
+        self.frozen_at.unwrap_or(changes_dispatched) - self.baseline + self.extra
+    }
 }

@@ -25,6 +25,8 @@ pub struct Config {
     pub(crate) parallel_threshold: usize,
     pub(crate) parallel_chunk: usize,
     pub(crate) thread_pool: Option<Arc<rayon::ThreadPool>>,
+    pub(crate) quarantine_after: Option<u32>,
+    pub(crate) deterministic: bool,
 }
 
 impl Config {
@@ -79,6 +81,27 @@ impl Config {
         self
     }
 
+    /// Quarantine an observer once its callback has panicked `panics` times:
+    /// it is never called again, stays listed by `inspect_variable` (marked
+    /// quarantined) until removed or swept, and is counted in
+    /// `observers_quarantined`. Default: never (`None`); `Some(0)` counts as `Some(1)`.
+    pub fn quarantine_after(mut self, panics: Option<u32>) -> Self {
+        self.quarantine_after = panics.map(|p| p.max(1));
+        self
+    }
+
+    /// Deterministic mode: callbacks are called in the same order on every
+    /// run for the same inputs (the same registrations, removals and
+    /// notifications in the same order), whatever the thread count. It
+    /// dispatches on the tick thread: variables in id order, each variable's
+    /// observers in index order, each observer's changes in submission
+    /// order. The cost is the parallel speed-up (see `docs/performance.md`).
+    /// Default `false`.
+    pub fn deterministic(mut self, on: bool) -> Self {
+        self.deterministic = on;
+        self
+    }
+
     /// The configured full-sweep interval, in ticks.
     pub fn sweep_interval(&self) -> u64 {
         self.sweep_every
@@ -111,6 +134,8 @@ impl Default for Config {
             parallel_threshold: Self::DEFAULT_PARALLEL_THRESHOLD,
             parallel_chunk: Self::DEFAULT_PARALLEL_CHUNK,
             thread_pool: None,
+            quarantine_after: None,
+            deterministic: false,
         }
     }
 }
@@ -122,6 +147,8 @@ impl fmt::Debug for Config {
             .field("inbox_capacity", &self.inbox_capacity)
             .field("parallel_threshold", &self.parallel_threshold)
             .field("parallel_chunk", &self.parallel_chunk)
+            .field("quarantine_after", &self.quarantine_after)
+            .field("deterministic", &self.deterministic)
             .field(
                 "thread_pool",
                 &self.thread_pool.as_ref().map(|p| p.current_num_threads()),

@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use crate::callbacks::Callback;
 use crate::change::{Change, NotifyOutcome};
 use crate::ids::{CallbackKey, ObserverId, OwnerKey};
+use crate::policy::Policy;
 
 /// A registration or removal made through a `Notifier`, applied next tick.
 pub(crate) enum Command<V> {
@@ -18,8 +19,13 @@ pub(crate) enum Command<V> {
         variable: u32,
         owner: OwnerKey,
         callback: DeferredCallback<V>,
+        policy: Option<Policy<V>>,
+        /// A current value to deliver to the new observer alone.
+        prime: Option<Change<V>>,
     },
     Remove(ObserverId),
+    /// Remove every observer of a variable.
+    RemoveVariable(u32),
 }
 
 /// The callback of a deferred registration.

@@ -1,11 +1,16 @@
 //! The per-variable debug view.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::components::{Delivery, OwnedBy, Registered, Watches};
+use crate::error::VariableError;
 use crate::ids::{ObserverId, OwnerId, VariableId};
+use crate::manager::ObserverManager;
+use crate::policy::Policed;
+use crate::variables::{Roster, Slot, Variable, VariableRef};
 
 /// One variable and its observers, as returned by
-/// [`ObserverManager::inspect_variable`](crate::ObserverManager::inspect_variable).
+/// [`ObserverManager::inspect_variable`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VariableReport {
@@ -19,7 +24,7 @@ pub struct VariableReport {
     pub notifications: u64,
     /// The last tick that dispatched a change of this variable.
     pub last_dispatch_tick: Option<u64>,
-    /// Each observer, in dispatch order.
+    /// Each observer: plain ones in dispatch order, then policed, then quarantined.
     pub observers: Vec<ObserverReport>,
 }
 
@@ -44,10 +49,15 @@ pub struct ObserverReport {
     pub panics: u32,
     /// The last tick that delivered to it.
     pub last_delivery_tick: Option<u64>,
+    /// Whether it has a [`Policy`](crate::Policy).
+    pub policed: bool,
+    /// Whether it is quarantined (never called again; see
+    /// [`Config::quarantine_after`](crate::Config::quarantine_after)).
+    pub quarantined: bool,
 }
 
 impl VariableReport {
-    pub(crate) fn empty(id: VariableId, name: String) -> Self {
+    fn empty(id: VariableId, name: String) -> Self {
         VariableReport {
             id,
             name,
@@ -56,5 +66,74 @@ impl VariableReport {
             last_dispatch_tick: None,
             observers: Vec::new(),
         }
+    }
+}
+
+impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
+    /// Every observer of `var` with its owner, liveness, age and deliveries:
+    /// the per-variable debug view.
+    ///
+    /// # Errors
+    ///
+    /// [`VariableError::Unknown`] if no variable has that name (lookups never
+    /// intern), or another [`VariableError`] for a bad name or foreign id.
+    pub fn inspect_variable<'a>(
+        &self,
+        var: impl Into<VariableRef<'a>>,
+    ) -> Result<VariableReport, VariableError> {
+        let id = self.shared.interner.find(var.into())?;
+        let name = self.shared.interner.name(id.index);
+        let Some(variable) = self.store.variables.get(id.index) else {
+            // Interned by a notifier but not yet seen by a tick: no observers.
+            return Ok(VariableReport::empty(id, name));
+        };
+        let now = Instant::now();
+        let observers = variable
+            .all()
+            .filter_map(|slot| self.observer_report(variable, slot, now))
+            .collect();
+        Ok(VariableReport {
+            id,
+            name,
+            changes_dispatched: variable.changes_dispatched,
+            notifications: variable.notifications,
+            last_dispatch_tick: variable.last_dispatch_tick,
+            observers,
+        })
+    }
+
+    fn observer_report(
+        &self,
+        variable: &Variable,
+        slot: &Slot,
+        now: Instant,
+    ) -> Option<ObserverReport> {
+        let world = &self.store.world;
+        let mut query =
+            world.query_one::<(&Watches, &OwnedBy, &Registered, &Delivery)>(slot.entity);
+        let (watches, owned_by, registered, delivery) = query.get().ok()?;
+        let mut policed = world.query_one::<&Policed<V>>(slot.entity);
+        let (deliveries, last_delivery_tick) = match policed.get() {
+            Ok(p) => (p.delivered, p.last_delivery),
+            Err(_) => {
+                let deliveries = delivery.deliveries(variable.changes_dispatched);
+                let derived = variable
+                    .last_dispatch_tick
+                    .filter(|_| deliveries > delivery.extra);
+                (deliveries, derived)
+            }
+        };
+        Some(ObserverReport {
+            id: self.observer_id(slot.entity),
+            owner: OwnerId(owned_by.owner),
+            owner_alive: self.shared.owners.is_alive(owned_by.owner),
+            age_ticks: self.tick - registered.tick,
+            age: now.saturating_duration_since(registered.at),
+            deliveries,
+            panics: delivery.panics,
+            last_delivery_tick,
+            policed: watches.roster == Roster::Policed,
+            quarantined: watches.roster == Roster::Quarantined,
+        })
     }
 }

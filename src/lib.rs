@@ -89,6 +89,7 @@ mod manager;
 mod notifier;
 mod observers;
 mod owners;
+mod policy;
 mod stats;
 mod systems;
 mod variables;
@@ -105,6 +106,7 @@ pub use inspect::{ObserverReport, VariableReport};
 pub use manager::ObserverManager;
 pub use notifier::Notifier;
 pub use owners::Owner;
+pub use policy::{Filter, Policy};
 pub use stats::{Stats, SystemTimings, TickReport};
 pub use variables::{MAX_VARIABLE_NAME_LEN, VariableRef};
 

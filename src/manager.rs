@@ -8,20 +8,20 @@ use hecs::Entity;
 
 use crate::callbacks::{Callback, CallbackRef};
 use crate::change::{Change, Metadata, Notification, NotifyOutcome};
-use crate::components::{Delivery, OwnedBy, Registered};
+use crate::components::Watches;
 use crate::config::Config;
 use crate::error::{
     AddObserverError, ConfigError, NotifyError, RemoveObserverError, UnregisterCallbackError,
     VariableError,
 };
-use crate::ids::{CallbackId, IdScope, ManagerTag, ObserverId, OwnerId, OwnerKey, VariableId};
+use crate::ids::{CallbackId, IdScope, ManagerTag, ObserverId, OwnerKey, VariableId};
 use crate::inbox::{Command, Inbox};
-use crate::inspect::{ObserverReport, VariableReport};
 use crate::notifier::{Notifier, Shared};
-use crate::observers::Store;
+use crate::observers::{Spawn, Store};
 use crate::owners::{Owner, OwnerRegistry};
+use crate::policy::Policy;
 use crate::stats::{Stats, TickReport};
-use crate::systems::{self, Batch};
+use crate::systems::{self, Batch, Primed};
 use crate::variables::{Interner, VariableRef};
 
 /// Delivers variable changes to their observers, once per [`tick`](Self::tick).
@@ -63,7 +63,7 @@ pub struct ObserverManager<V> {
     pub(crate) totals: Stats,
     /// Ticks completed.
     pub(crate) tick: u64,
-    created: Instant,
+    pub(crate) created: Instant,
     pub(crate) scratch: Scratch<V>,
 }
 
@@ -73,6 +73,8 @@ pub(crate) struct Scratch<V> {
     pub(crate) batches: Vec<Batch>,
     pub(crate) commands: Vec<Command<V>>,
     pub(crate) deaths: Vec<OwnerKey>,
+    /// Observers whose `once` policy was fulfilled this tick.
+    pub(crate) finished: Vec<Entity>,
 }
 
 impl<V> Scratch<V> {
@@ -83,6 +85,7 @@ impl<V> Scratch<V> {
             batches: Vec::new(),
             commands: Vec::new(),
             deaths: Vec::new(),
+            finished: Vec::new(),
         };
     }
 }
@@ -128,6 +131,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
                 batches: Vec::new(),
                 commands: Vec::new(),
                 deaths: Vec::new(),
+                finished: Vec::new(),
             },
         }
     }
@@ -220,10 +224,87 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     where
         F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
     {
+        self.add_observer_with_policy(var, owner, Policy::new(), callback)
+    }
+
+    /// Adds an observer whose deliveries follow `policy` (once, at most
+    /// every N ticks, a filter); see [`Policy`].
+    ///
+    /// # Errors
+    ///
+    /// As [`add_observer`](Self::add_observer).
+    pub fn add_observer_with_policy<'a, F>(
+        &mut self,
+        var: impl Into<VariableRef<'a>>,
+        owner: &Owner,
+        policy: Policy<V>,
+        callback: F,
+    ) -> Result<ObserverId, AddObserverError>
+    where
+        F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
+    {
         let variable = self.check_add(var.into(), owner)?;
         let call: Callback<V> = Box::new(callback);
         let callback = self.store.callbacks.insert_private(call);
-        Ok(self.spawn(variable, owner, callback))
+        Ok(self.spawn(variable, owner, callback, Some(policy)))
+    }
+
+    /// Adds an observer that also receives `current` as its first
+    /// notification (old and new both `current`) at the next tick, before
+    /// any change, so a late watcher never misses the state. The primed
+    /// delivery bypasses the policy and is counted like any other.
+    ///
+    /// # Errors
+    ///
+    /// As [`add_observer`](Self::add_observer).
+    pub fn add_primed_observer<'a, F>(
+        &mut self,
+        var: impl Into<VariableRef<'a>>,
+        owner: &Owner,
+        current: V,
+        metadata: Metadata,
+        policy: Policy<V>,
+        callback: F,
+    ) -> Result<ObserverId, AddObserverError>
+    where
+        V: Clone,
+        F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
+    {
+        let id = self.add_observer_with_policy(var, owner, policy, callback)?;
+        let variable = self
+            .store
+            .world
+            .query_one_mut::<&Watches>(id.entity)
+            .map_or(0, |w| w.variable);
+        self.store.primed.push(Primed {
+            entity: id.entity,
+            change: Change {
+                variable,
+                old: current.clone(),
+                new: current,
+                metadata,
+            },
+        });
+        Ok(id)
+    }
+
+    /// Removes every observer of `var` at once; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`VariableError`] for a bad name or a foreign id. An unknown name has
+    /// no observers: `Ok(0)`.
+    pub fn remove_observers_of<'a>(
+        &mut self,
+        var: impl Into<VariableRef<'a>>,
+    ) -> Result<usize, VariableError> {
+        let id = match self.shared.interner.find(var.into()) {
+            Err(VariableError::Unknown) => return Ok(0),
+            other => other?,
+        };
+        let removed = self.store.despawn_variable(id.index);
+        self.totals.observers_removed += removed as u64;
+        Ok(removed)
     }
 
     /// Adds an observer of `var` for `owner` that calls a shared callback
@@ -243,7 +324,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         if callback.manager != self.shared.manager || !self.store.callbacks.acquire(callback.key) {
             return Err(AddObserverError::UnknownCallback);
         }
-        Ok(self.spawn(variable, owner, CallbackRef::Shared(callback.key)))
+        Ok(self.spawn(variable, owner, CallbackRef::Shared(callback.key), None))
     }
 
     fn check_add(&self, var: VariableRef<'_>, owner: &Owner) -> Result<u32, AddObserverError> {
@@ -255,14 +336,21 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
 
     /// Spawns the observer, whose callback use the caller has counted; the
     /// owner is alive (the caller holds its guard).
-    fn spawn(&mut self, variable: u32, owner: &Owner, callback: CallbackRef) -> ObserverId {
-        let entity = self.store.spawn(
-            &self.shared.interner,
+    fn spawn(
+        &mut self,
+        variable: u32,
+        owner: &Owner,
+        callback: CallbackRef,
+        policy: Option<Policy<V>>,
+    ) -> ObserverId {
+        let spawn = Spawn {
             variable,
-            owner.key,
+            owner: owner.key,
             callback,
-            self.tick,
-        );
+            policy,
+            tick: self.tick,
+        };
+        let entity = self.store.spawn(&self.shared.interner, spawn);
         debug_assert!(entity.is_some(), "a held owner is never swept");
         self.totals.observers_added += u64::from(entity.is_some());
         // A held owner's key is live, so `spawn` succeeded; the fallback id
@@ -270,7 +358,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         self.observer_id(entity.unwrap_or(Entity::DANGLING))
     }
 
-    fn observer_id(&self, entity: Entity) -> ObserverId {
+    pub(crate) fn observer_id(&self, entity: Entity) -> ObserverId {
         ObserverId::new(entity, self.shared.manager, self.store.epoch)
     }
 
@@ -354,7 +442,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             .find(var.into())
             .ok()
             .and_then(|id| self.store.variables.get(id.index))
-            .map_or(0, |v| v.observers.len())
+            .map_or(0, |v| v.len())
     }
 
     /// Observers of all variables.
@@ -378,58 +466,6 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             uptime: self.created.elapsed(),
             ..totals.clone()
         }
-    }
-
-    /// Every observer of `var` with its owner, liveness, age and deliveries.
-    ///
-    /// # Errors
-    ///
-    /// [`VariableError::Unknown`] if no variable has that name (lookups never
-    /// intern), or another [`VariableError`] for a bad name or foreign id.
-    pub fn inspect_variable<'a>(
-        &self,
-        var: impl Into<VariableRef<'a>>,
-    ) -> Result<VariableReport, VariableError> {
-        let id = self.shared.interner.find(var.into())?;
-        let name = self.shared.interner.name(id.index);
-        let Some(variable) = self.store.variables.get(id.index) else {
-            // Interned by a notifier but not yet seen by a tick: no observers.
-            return Ok(VariableReport::empty(id, name));
-        };
-        let now = Instant::now();
-        let owners = &self.shared.owners;
-        let observers = variable
-            .observers
-            .iter()
-            .filter_map(|slot| {
-                let (owned_by, registered, delivery) = self
-                    .store
-                    .world
-                    .query_one::<(&OwnedBy, &Registered, &Delivery)>(slot.entity)
-                    .get()
-                    .map(|(o, r, d)| (*o, *r, *d))
-                    .ok()?;
-                let deliveries = variable.changes_dispatched - delivery.baseline;
-                Some(ObserverReport {
-                    id: self.observer_id(slot.entity),
-                    owner: OwnerId(owned_by.owner),
-                    owner_alive: owners.is_alive(owned_by.owner),
-                    age_ticks: self.tick - registered.tick,
-                    age: now.saturating_duration_since(registered.at),
-                    deliveries,
-                    panics: delivery.panics,
-                    last_delivery_tick: variable.last_dispatch_tick.filter(|_| deliveries > 0),
-                })
-            })
-            .collect();
-        Ok(VariableReport {
-            id,
-            name,
-            changes_dispatched: variable.changes_dispatched,
-            notifications: variable.notifications,
-            last_dispatch_tick: variable.last_dispatch_tick,
-            observers,
-        })
     }
 }
 

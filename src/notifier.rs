@@ -9,6 +9,7 @@ use crate::error::{AddObserverError, NotifyError, RemoveObserverError, VariableE
 use crate::ids::{CallbackId, ManagerTag, ObserverId, VariableId};
 use crate::inbox::{Command, DeferredCallback, Inbox};
 use crate::owners::{Owner, OwnerRegistry};
+use crate::policy::Policy;
 use crate::variables::{Interner, VariableRef};
 
 /// State a manager shares with its notifiers and owners.
@@ -133,11 +134,79 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
     where
         F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
     {
-        self.defer_add(
-            var.into(),
-            owner,
-            DeferredCallback::Private(Box::new(callback)),
-        )
+        self.add_observer_with_policy(var, owner, Policy::new(), callback)
+    }
+
+    /// Queues the registration of an observer that follows `policy`; see
+    /// [`Notifier::add_observer`] and [`Policy`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Notifier::add_observer`].
+    pub fn add_observer_with_policy<'a, F>(
+        &self,
+        var: impl Into<VariableRef<'a>>,
+        owner: &Owner,
+        policy: Policy<V>,
+        callback: F,
+    ) -> Result<(), AddObserverError>
+    where
+        F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
+    {
+        let callback = DeferredCallback::Private(Box::new(callback));
+        self.defer_add(var.into(), owner, callback, Some(policy), None)
+    }
+
+    /// Queues the registration of an observer that receives `current` as
+    /// its first notification (old and new both `current`) in the tick that
+    /// applies the registration, before any change: a late watcher never
+    /// misses the state. The primed delivery bypasses the policy.
+    ///
+    /// # Errors
+    ///
+    /// As [`Notifier::add_observer`].
+    pub fn add_primed_observer<'a, F>(
+        &self,
+        var: impl Into<VariableRef<'a>>,
+        owner: &Owner,
+        current: V,
+        metadata: Metadata,
+        policy: Policy<V>,
+        callback: F,
+    ) -> Result<(), AddObserverError>
+    where
+        V: Clone,
+        F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
+    {
+        let callback = DeferredCallback::Private(Box::new(callback));
+        let prime = Change {
+            variable: 0, // set by defer_add once the variable is resolved
+            old: current.clone(),
+            new: current,
+            metadata,
+        };
+        self.defer_add(var.into(), owner, callback, Some(policy), Some(prime))
+    }
+
+    /// Queues the removal of every observer of `var`, applied at the start
+    /// of the next tick.
+    ///
+    /// # Errors
+    ///
+    /// [`NotifyError::Variable`] for a bad name or foreign id;
+    /// [`NotifyError::ManagerDropped`] if the manager is gone.
+    pub fn remove_observers_of<'a>(
+        &self,
+        var: impl Into<VariableRef<'a>>,
+    ) -> Result<(), NotifyError> {
+        let variable = match self.shared.interner.find(var.into()) {
+            Err(VariableError::Unknown) => return Ok(()), // nobody observes it
+            other => other?,
+        };
+        self.shared
+            .inbox
+            .push_command(Command::RemoveVariable(variable.index))
+            .map_err(|_| NotifyError::ManagerDropped)
     }
 
     /// Like [`Notifier::add_observer`], with a callback registered through
@@ -156,7 +225,8 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
         if callback.manager != self.shared.manager {
             return Err(AddObserverError::UnknownCallback);
         }
-        self.defer_add(var.into(), owner, DeferredCallback::Shared(callback.key))
+        let callback = DeferredCallback::Shared(callback.key);
+        self.defer_add(var.into(), owner, callback, None, None)
     }
 
     /// Queues the removal of `observer`, applied at the start of the next
@@ -183,17 +253,24 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
         var: VariableRef<'_>,
         owner: &Owner,
         callback: DeferredCallback<V>,
+        policy: Option<Policy<V>>,
+        mut prime: Option<Change<V>>,
     ) -> Result<(), AddObserverError> {
         if !owner.belongs_to(self.shared.manager) {
             return Err(AddObserverError::ForeignOwner);
         }
         let variable = self.shared.interner.intern(var)?;
+        if let Some(prime) = &mut prime {
+            prime.variable = variable.index;
+        }
         self.shared
             .inbox
             .push_command(Command::Add {
                 variable: variable.index,
                 owner: owner.key,
                 callback,
+                policy,
+                prime,
             })
             .map_err(|_| AddObserverError::ManagerDropped)
     }

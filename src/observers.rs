@@ -11,7 +11,9 @@ use slotmap::SecondaryMap;
 use crate::callbacks::{CallbackRef, Callbacks};
 use crate::components::{Calls, Delivery, OwnedBy, Registered, Watches};
 use crate::ids::OwnerKey;
-use crate::variables::{Interner, Slot, Variables};
+use crate::policy::{Policed, Policy};
+use crate::systems::Primed;
+use crate::variables::{Interner, Roster, Slot, Variables};
 
 pub(crate) struct Store<V> {
     pub(crate) world: World,
@@ -24,6 +26,21 @@ pub(crate) struct Store<V> {
     pub(crate) epoch: u32,
     /// Whether anything was spawned since the last rebuild.
     grown: bool,
+    /// Primed values awaiting their observer's first tick.
+    pub(crate) primed: Vec<Primed<V>>,
+    /// Policed observers holding a merged change for a later tick; may name
+    /// observers gone since (checked when read).
+    pub(crate) waiting: Vec<Entity>,
+}
+
+/// What a new observer is made of.
+pub(crate) struct Spawn<V> {
+    pub(crate) variable: u32,
+    pub(crate) owner: OwnerKey,
+    /// Its use already counted by the caller.
+    pub(crate) callback: CallbackRef,
+    pub(crate) policy: Option<Policy<V>>,
+    pub(crate) tick: u64,
 }
 
 /// Whether a despawn must also unlink the observer from its owner's list
@@ -43,6 +60,8 @@ impl<V> Store<V> {
             callbacks: Callbacks::new(),
             epoch: 0,
             grown: false,
+            primed: Vec::new(),
+            waiting: Vec::new(),
         }
     }
 
@@ -58,32 +77,43 @@ impl<V> Store<V> {
         self.owned = SecondaryMap::new();
         self.variables.release_observer_storage();
         self.callbacks.release_private_storage();
+        self.primed = Vec::new();
+        self.waiting = Vec::new();
         self.grown = false;
         true
     }
 
-    /// Spawns an observer of `variable` for `owner` calling `callback`, whose
-    /// user count the caller has already raised. `None` if the owner key is
-    /// stale (the owner was swept); the callback is released then.
-    pub(crate) fn spawn(
-        &mut self,
-        interner: &Interner,
-        variable: u32,
-        owner: OwnerKey,
-        callback: CallbackRef,
-        tick: u64,
-    ) -> Option<Entity> {
+    /// Spawns an observer. `None` if the owner key is stale (the owner was
+    /// swept); the callback is released then.
+    pub(crate) fn spawn(&mut self, interner: &Interner, spawn: Spawn<V>) -> Option<Entity>
+    where
+        V: Send + Sync + 'static,
+    {
+        let Spawn {
+            variable,
+            owner,
+            callback,
+            policy,
+            tick,
+        } = spawn;
         let Some(owned) = self.owned.entry(owner).map(|e| e.or_default()) else {
             self.callbacks.release(callback);
             return None;
         };
         let owner_slot = owned.len() as u32;
         let var = self.variables.get_or_sync(variable, interner);
-        let entity = self.world.spawn((
-            Watches {
-                variable,
-                slot: var.observers.len() as u32,
-            },
+        let policy = policy.filter(|p| !p.is_plain());
+        let roster = match policy {
+            Some(_) => Roster::Policed,
+            None => Roster::Plain,
+        };
+        let watches = Watches {
+            variable,
+            roster,
+            slot: var.roster(roster).len() as u32,
+        };
+        let common = (
+            watches,
             OwnedBy {
                 owner,
                 slot: owner_slot,
@@ -95,13 +125,72 @@ impl<V> Store<V> {
             },
             Delivery {
                 baseline: var.changes_dispatched,
+                extra: 0,
+                frozen_at: None,
                 panics: 0,
             },
-        ));
-        var.observers.push(Slot { entity, callback });
+        );
+        let entity = match policy {
+            Some(policy) => {
+                let (w, o, c, r, d) = common;
+                self.world.spawn((w, o, c, r, d, Policed::new(policy)))
+            }
+            None => self.world.spawn(common),
+        };
+        let slot = var.push(roster, Slot { entity, callback });
+        debug_assert_eq!(slot, watches.slot);
         owned.push(entity);
         self.grown = true;
         Some(entity)
+    }
+
+    /// Moves an observer to the quarantine: it stays listed but is never
+    /// called again. False if it is gone or already quarantined.
+    pub(crate) fn quarantine(&mut self, entity: Entity) -> bool {
+        let Ok((watches, delivery)) = self
+            .world
+            .query_one_mut::<(&Watches, &mut Delivery)>(entity)
+        else {
+            return false;
+        };
+        if watches.roster == Roster::Quarantined {
+            return false;
+        }
+        let watches = *watches;
+        let Some(var) = self.variables.get_mut(watches.variable) else {
+            return false;
+        };
+        delivery.frozen_at = Some(var.changes_dispatched);
+        let callback = var.roster(watches.roster)[watches.slot as usize].callback;
+        self.unlink_variable(watches);
+        let Some(var) = self.variables.get_mut(watches.variable) else {
+            return false;
+        };
+        let slot = var.push(Roster::Quarantined, Slot { entity, callback });
+        if let Ok(w) = self.world.query_one_mut::<&mut Watches>(entity) {
+            w.roster = Roster::Quarantined;
+            w.slot = slot;
+        }
+        true
+    }
+
+    /// Despawns every observer of `variable`; returns how many.
+    pub(crate) fn despawn_variable(&mut self, variable: u32) -> usize {
+        let mut despawned = 0;
+        for roster in [Roster::Plain, Roster::Policed, Roster::Quarantined] {
+            while let Some(last) = self
+                .variables
+                .get(variable)
+                .and_then(|v| v.roster(roster).last().copied())
+            {
+                if !self.despawn(last.entity) {
+                    debug_assert!(false, "variable index named a missing observer");
+                    break;
+                }
+                despawned += 1;
+            }
+        }
+        despawned
     }
 
     /// Despawns one observer; false if it does not exist.
@@ -151,9 +240,7 @@ impl<V> Store<V> {
             debug_assert!(false, "observer of a variable not in the table");
             return;
         };
-        let slot = watches.slot as usize;
-        var.observers.swap_remove(slot);
-        if let Some(moved) = var.observers.get(slot)
+        if let Some(moved) = var.swap_remove(watches.roster, watches.slot as usize)
             && let Ok(w) = self.world.query_one_mut::<&mut Watches>(moved.entity)
         {
             w.slot = watches.slot;

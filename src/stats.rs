@@ -17,12 +17,20 @@ pub struct Stats {
     pub observers_removed: u64,
     /// Of `observers_removed`, those swept because their owner died.
     pub observers_swept: u64,
+    /// Of `observers_removed`, those whose `once` policy was fulfilled.
+    pub observers_finished: u64,
+    /// Observers quarantined for panicking too often (see
+    /// [`Config::quarantine_after`](crate::Config::quarantine_after)).
+    pub observers_quarantined: u64,
     /// Observers alive now.
     pub active_observers: u64,
     /// Owners alive now.
     pub live_owners: u64,
     /// Callback calls made (each delivery of one change to one observer).
     pub notifications_sent: u64,
+    /// Changes a policy held back from an observer, or merged away for it
+    /// (see [`Policy`](crate::Policy)).
+    pub notifications_withheld: u64,
     /// Full liveness scans run (every `sweep_every` ticks).
     pub cleanup_runs: u64,
     /// Changes accepted by `notify`.
@@ -91,8 +99,14 @@ pub struct TickReport {
     pub variables_changed: u64,
     /// Callback calls made.
     pub notifications: u64,
+    /// Changes a policy held back from an observer, or merged away for it.
+    pub notifications_withheld: u64,
     /// Observers despawned because their owner died.
     pub observers_swept: u64,
+    /// Observers removed because their `once` policy was fulfilled.
+    pub observers_finished: u64,
+    /// Observers quarantined in this tick.
+    pub observers_quarantined: u64,
     /// Callback calls that panicked.
     pub callback_panics: u64,
     /// Deferred commands applied.
@@ -110,8 +124,11 @@ impl Stats {
     pub(crate) fn absorb(&mut self, report: &TickReport) {
         self.ticks += 1;
         self.observers_swept += report.observers_swept;
-        self.observers_removed += report.observers_swept;
+        self.observers_removed += report.observers_swept + report.observers_finished;
+        self.observers_finished += report.observers_finished;
+        self.observers_quarantined += report.observers_quarantined;
         self.notifications_sent += report.notifications;
+        self.notifications_withheld += report.notifications_withheld;
         self.cleanup_runs += u64::from(report.full_sweep);
         self.changes_received += report.changes_received;
         self.changes_skipped += report.changes_skipped;

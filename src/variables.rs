@@ -161,12 +161,26 @@ pub(crate) struct Slot {
     pub(crate) callback: CallbackRef,
 }
 
+/// Which of a variable's lists an observer sits in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Roster {
+    /// Plain observers: the parallel hot loop walks these.
+    Plain,
+    /// Observers with a `Policy`: delivered one by one after the hot loop.
+    Policed,
+    /// Observers that panicked too often: never called, still listed.
+    Quarantined,
+}
+
 /// The manager's view of one variable.
 pub(crate) struct Variable {
     pub(crate) name: Arc<str>,
-    /// Observers of this variable. Invariant: `observers[i].entity` has a
-    /// `Watches` component with `slot == i`.
+    /// Plain observers. Invariant: each `observers[i].entity` has a `Watches`
+    /// component with `roster == Plain` and `slot == i` (likewise for the
+    /// other rosters).
     pub(crate) observers: SmallVec<[Slot; 1]>,
+    /// Policed and quarantined observers, allocated on first use.
+    others: Option<Box<OtherRosters>>,
     /// Changes of this variable dispatched so far; an observer's delivery
     /// count is this minus the value when it was registered.
     pub(crate) changes_dispatched: u64,
@@ -174,6 +188,81 @@ pub(crate) struct Variable {
     pub(crate) notifications: u64,
     /// The last tick that dispatched a change of this variable.
     pub(crate) last_dispatch_tick: Option<u64>,
+}
+
+#[derive(Default)]
+struct OtherRosters {
+    policed: Vec<Slot>,
+    quarantined: Vec<Slot>,
+}
+
+impl Variable {
+    /// The observers in `roster`.
+    pub(crate) fn roster(&self, roster: Roster) -> &[Slot] {
+        match (roster, &self.others) {
+            (Roster::Plain, _) => &self.observers,
+            (Roster::Policed, Some(o)) => &o.policed,
+            (Roster::Quarantined, Some(o)) => &o.quarantined,
+            (_, None) => &[],
+        }
+    }
+
+    /// Appends `slot` to `roster`; returns its position.
+    pub(crate) fn push(&mut self, roster: Roster, slot: Slot) -> u32 {
+        let list = match roster {
+            Roster::Plain => {
+                self.observers.push(slot);
+                return (self.observers.len() - 1) as u32;
+            }
+            Roster::Policed => &mut self.others.get_or_insert_default().policed,
+            Roster::Quarantined => &mut self.others.get_or_insert_default().quarantined,
+        };
+        list.push(slot);
+        (list.len() - 1) as u32
+    }
+
+    /// Swap-removes position `index` of `roster`; returns the slot moved
+    /// into `index`, whose `Watches::slot` the caller must fix.
+    pub(crate) fn swap_remove(&mut self, roster: Roster, index: usize) -> Option<Slot> {
+        match roster {
+            Roster::Plain => {
+                self.observers.swap_remove(index);
+                self.observers.get(index).copied()
+            }
+            Roster::Policed | Roster::Quarantined => {
+                let others = self.others.as_mut()?;
+                let list = match roster {
+                    Roster::Policed => &mut others.policed,
+                    _ => &mut others.quarantined,
+                };
+                list.swap_remove(index);
+                let moved = list.get(index).copied();
+                if others.policed.is_empty() && others.quarantined.is_empty() {
+                    self.others = None;
+                }
+                moved
+            }
+        }
+    }
+
+    /// Observers of every roster.
+    pub(crate) fn len(&self) -> usize {
+        self.observers.len()
+            + self
+                .others
+                .as_ref()
+                .map_or(0, |o| o.policed.len() + o.quarantined.len())
+    }
+
+    /// Every observer: plain, policed, then quarantined.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Slot> {
+        let others = self.others.as_deref();
+        self.observers.iter().chain(
+            others
+                .into_iter()
+                .flat_map(|o| o.policed.iter().chain(o.quarantined.iter())),
+        )
+    }
 }
 
 /// The manager's per-variable table, indexed by `VariableId::index`.
@@ -197,6 +286,7 @@ impl Variables {
         self.entries.extend(fresh.into_iter().map(|name| Variable {
             name,
             observers: SmallVec::new(),
+            others: None,
             changes_dispatched: 0,
             notifications: 0,
             last_dispatch_tick: None,
@@ -218,8 +308,9 @@ impl Variables {
     /// Drops every observer index's storage; only valid with no observers.
     pub(crate) fn release_observer_storage(&mut self) {
         for var in &mut self.entries {
-            debug_assert!(var.observers.is_empty());
+            debug_assert_eq!(var.len(), 0);
             var.observers = SmallVec::new();
+            var.others = None;
         }
     }
 }

@@ -1,21 +1,34 @@
 //! System 5: fold the tick's results into the variables and observers.
 
+use hecs::Entity;
+
 use crate::change::Change;
 use crate::components::Delivery;
 use crate::observers::Store;
 use crate::systems::collect::Batch;
 use crate::systems::dispatch::Panicked;
 
-/// Advances each changed variable's counters (from which every observer's
-/// delivery count is derived), counts panics on their observers, and drops
-/// the delivered changes.
+/// What `account` changed besides counters.
+#[derive(Default)]
+pub(crate) struct Accounted {
+    pub(crate) quarantined: u64,
+    pub(crate) finished: u64,
+}
+
+/// Advances each changed variable's counters (from which every plain
+/// observer's delivery count is derived), counts panics on their observers
+/// (quarantining those over `quarantine_after`), removes observers whose
+/// `once` policy is fulfilled, and drops the delivered changes.
 pub(crate) fn account<V>(
     store: &mut Store<V>,
     changes: &mut Vec<Change<V>>,
     batches: &[Batch],
     panics: &[Panicked],
+    finished: &[Entity],
+    quarantine_after: Option<u32>,
     tick: u64,
-) {
+) -> Accounted {
+    let mut accounted = Accounted::default();
     for batch in batches {
         if let Some(var) = store.variables.get_mut(batch.variable) {
             let dispatched = batch.changes.len() as u64;
@@ -25,9 +38,19 @@ pub(crate) fn account<V>(
         }
     }
     for panic in panics {
-        if let Ok(delivery) = store.world.query_one_mut::<&mut Delivery>(panic.entity) {
-            delivery.panics = delivery.panics.saturating_add(1);
+        let Ok(delivery) = store.world.query_one_mut::<&mut Delivery>(panic.entity) else {
+            continue;
+        };
+        delivery.panics = delivery.panics.saturating_add(1);
+        if quarantine_after.is_some_and(|limit| delivery.panics >= limit)
+            && store.quarantine(panic.entity)
+        {
+            accounted.quarantined += 1;
         }
     }
+    for &entity in finished {
+        accounted.finished += u64::from(store.despawn(entity));
+    }
     changes.clear();
+    accounted
 }

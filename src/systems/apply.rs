@@ -3,7 +3,8 @@
 use crate::callbacks::CallbackRef;
 use crate::inbox::{Command, DeferredCallback};
 use crate::notifier::Shared;
-use crate::observers::Store;
+use crate::observers::{Spawn, Store};
+use crate::systems::Primed;
 
 /// What `apply` did.
 #[derive(Default)]
@@ -15,7 +16,7 @@ pub(crate) struct Applied {
 }
 
 /// Applies `commands` in submission order, leaving it empty.
-pub(crate) fn apply<V>(
+pub(crate) fn apply<V: Send + Sync + 'static>(
     store: &mut Store<V>,
     shared: &Shared<V>,
     commands: &mut Vec<Command<V>>,
@@ -28,6 +29,8 @@ pub(crate) fn apply<V>(
                 variable,
                 owner,
                 callback,
+                policy,
+                prime,
             } => {
                 if !shared.owners.is_alive(owner) {
                     applied.skipped += 1;
@@ -43,8 +46,20 @@ pub(crate) fn apply<V>(
                         continue;
                     }
                 };
-                match store.spawn(&shared.interner, variable, owner, callback, tick) {
-                    Some(_) => applied.added += 1,
+                let spawn = Spawn {
+                    variable,
+                    owner,
+                    callback,
+                    policy,
+                    tick,
+                };
+                match store.spawn(&shared.interner, spawn) {
+                    Some(entity) => {
+                        applied.added += 1;
+                        if let Some(change) = prime {
+                            store.primed.push(Primed { entity, change });
+                        }
+                    }
                     None => applied.skipped += 1,
                 }
             }
@@ -54,6 +69,9 @@ pub(crate) fn apply<V>(
                 } else {
                     applied.skipped += 1;
                 }
+            }
+            Command::RemoveVariable(variable) => {
+                applied.removed += store.despawn_variable(variable) as u64;
             }
         }
     }

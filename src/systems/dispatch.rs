@@ -56,7 +56,9 @@ pub(crate) struct Dispatch<'a, V> {
 pub(crate) fn dispatch<V: Sync>(input: &Dispatch<'_, V>) -> Dispatched {
     let notifications = input.notifications();
     let mut panics = Vec::new();
-    if notifications < input.config.parallel_threshold as u64 {
+    let sequential =
+        input.config.deterministic || notifications < input.config.parallel_threshold as u64;
+    if sequential {
         for batch in input.batches {
             if let Some(job) = input.job(batch, 0..usize::MAX) {
                 deliver(&job, input.callbacks, input.ids, &mut panics);
@@ -156,11 +158,9 @@ fn deliver<V>(
                 break;
             }
             let slot = rest[current];
-            tracing::warn!(
-                target: TRACE_TARGET,
-                variable = job.name,
-                observer = ?ObserverId::new(slot.entity, ids.manager, ids.epoch),
-                "callback panicked"
+            report_panic(
+                job.name,
+                ObserverId::new(slot.entity, ids.manager, ids.epoch),
             );
             panics.push(Panicked {
                 entity: slot.entity,
@@ -168,6 +168,11 @@ fn deliver<V>(
             next += current + 1;
         }
     }
+}
+
+/// Emits the `tracing` warning for a caught panic.
+pub(crate) fn report_panic(variable: &str, observer: ObserverId) {
+    tracing::warn!(target: TRACE_TARGET, variable, observer = ?observer, "callback panicked");
 }
 
 /// Calls `change` on every observer in `slots`, recording in `current` the

@@ -7,6 +7,7 @@ mod account;
 mod apply;
 mod collect;
 mod dispatch;
+mod policies;
 mod sweep;
 
 use std::time::Instant;
@@ -18,6 +19,7 @@ use crate::manager::ObserverManager;
 use crate::stats::{SystemTimings, TickReport};
 
 pub(crate) use collect::Batch;
+pub(crate) use policies::Primed;
 
 /// Runs one tick: apply, sweep, collect, dispatch, account.
 pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
@@ -100,14 +102,23 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
 
     let dispatched = {
         let _s = tracing::debug_span!(target: TRACE_TARGET, "dispatch").entered();
-        let dispatched = dispatch::dispatch(&dispatch::Dispatch {
+        let ids = m.id_scope();
+        let mut policed = policies::PolicedOutcome::default();
+        policies::deliver_primed(&mut m.store, ids, tick, &mut policed);
+        let mut dispatched = dispatch::dispatch(&dispatch::Dispatch {
             variables: &m.store.variables,
             callbacks: &m.store.callbacks,
             changes: &m.scratch.changes,
             batches: &m.scratch.batches,
             config: &m.config,
-            ids: m.id_scope(),
+            ids,
         });
+        let (changes, batches) = (&m.scratch.changes, &m.scratch.batches);
+        policies::deliver_policed(&mut m.store, changes, batches, tick, ids, &mut policed);
+        dispatched.notifications += policed.notifications;
+        dispatched.panics.extend(policed.panics);
+        report.notifications_withheld = policed.withheld;
+        m.scratch.finished = policed.finished;
         tracing::debug!(
             target: TRACE_TARGET,
             variables = report.variables_changed,
@@ -120,13 +131,18 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
 
     {
         let _s = tracing::debug_span!(target: TRACE_TARGET, "account").entered();
-        account::account(
+        let accounted = account::account(
             &mut m.store,
             &mut m.scratch.changes,
             &m.scratch.batches,
             &dispatched.panics,
+            &m.scratch.finished,
+            m.config.quarantine_after,
             tick,
         );
+        m.scratch.finished.clear();
+        report.observers_quarantined = accounted.quarantined;
+        report.observers_finished = accounted.finished;
         report.notifications = dispatched.notifications;
         report.callback_panics = dispatched.panics.len() as u64;
         m.totals.absorb(&report);

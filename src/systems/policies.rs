@@ -1,0 +1,312 @@
+//! System 4b: deliver to policed observers and to primed registrations, one
+//! by one on the tick thread, after the parallel loop of plain observers.
+//!
+//! This path reads and writes a component per delivery, which the hot loop
+//! never does; only observers that asked for a policy or a primed value pay.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use hecs::Entity;
+use smallvec::SmallVec;
+
+use crate::callbacks::{CallbackRef, Callbacks};
+use crate::change::{Change, Metadata, Notification};
+use crate::components::{Calls, Delivery, Watches};
+use crate::ids::{IdScope, ObserverId, VariableId};
+use crate::observers::Store;
+use crate::policy::{Pending, Policed};
+use crate::systems::collect::Batch;
+use crate::systems::dispatch::{Panicked, report_panic};
+use crate::variables::Roster;
+
+/// A current value to deliver to one new observer at the next tick.
+pub(crate) struct Primed<V> {
+    pub(crate) entity: Entity,
+    pub(crate) change: Change<V>,
+}
+
+/// What the policed deliveries did.
+#[derive(Default)]
+pub(crate) struct PolicedOutcome {
+    pub(crate) notifications: u64,
+    pub(crate) withheld: u64,
+    pub(crate) panics: Vec<Panicked>,
+    /// Observers whose `once` policy is fulfilled: to be removed.
+    pub(crate) finished: Vec<Entity>,
+}
+
+/// Who is being called: enough to build a `Notification` and record a panic.
+struct Target<'a, V> {
+    callbacks: &'a Callbacks<V>,
+    callback: CallbackRef,
+    variable: VariableId,
+    name: &'a str,
+    entity: Entity,
+    observer: ObserverId,
+}
+
+/// Delivers each changed variable's changes to its policed observers, then
+/// merged changes whose rate limit has opened.
+pub(crate) fn deliver_policed<V: Send + Sync + 'static>(
+    store: &mut Store<V>,
+    changes: &[Change<V>],
+    batches: &[Batch],
+    tick: u64,
+    ids: IdScope,
+    out: &mut PolicedOutcome,
+) {
+    for batch in batches {
+        deliver_batch(
+            store,
+            &changes[batch.changes.clone()],
+            batch.variable,
+            tick,
+            ids,
+            out,
+        );
+    }
+    deliver_waiting(store, tick, ids, out);
+}
+
+/// Delivers primed current values to their new observers, before any change.
+pub(crate) fn deliver_primed<V: Send + Sync + 'static>(
+    store: &mut Store<V>,
+    ids: IdScope,
+    tick: u64,
+    out: &mut PolicedOutcome,
+) {
+    for primed in std::mem::take(&mut store.primed) {
+        let entity = primed.entity;
+        let Some((watches, calls)) = store
+            .world
+            .query_one_mut::<(&Watches, &Calls)>(entity)
+            .ok()
+            .map(|(w, c)| (*w, *c))
+        else {
+            continue; // removed before its first tick
+        };
+        if watches.roster == Roster::Quarantined {
+            continue;
+        }
+        let Some(var) = store.variables.get(watches.variable) else {
+            continue;
+        };
+        let name = Arc::clone(&var.name);
+        let target = Target {
+            callbacks: &store.callbacks,
+            callback: calls.0,
+            variable: VariableId {
+                index: watches.variable,
+                manager: ids.manager,
+            },
+            name: &name,
+            entity,
+            observer: ObserverId::new(entity, ids.manager, ids.epoch),
+        };
+        let c = &primed.change;
+        call(&target, &c.old, &c.new, &c.metadata, out);
+        if let Ok(policed) = store.world.query_one_mut::<&mut Policed<V>>(entity) {
+            policed.delivered += 1;
+            policed.last_delivery = Some(tick);
+        } else if let Ok(delivery) = store.world.query_one_mut::<&mut Delivery>(entity) {
+            delivery.extra += 1;
+        }
+        if let Some(var) = store.variables.get_mut(watches.variable) {
+            var.notifications += 1;
+        }
+    }
+}
+
+fn deliver_batch<V: Send + Sync + 'static>(
+    store: &mut Store<V>,
+    changes: &[Change<V>],
+    variable: u32,
+    tick: u64,
+    ids: IdScope,
+    out: &mut PolicedOutcome,
+) {
+    let Some(var) = store.variables.get(variable) else {
+        return;
+    };
+    let slots = var.roster(Roster::Policed).to_vec();
+    if slots.is_empty() {
+        return;
+    }
+    let name = Arc::clone(&var.name);
+    let mut delivered = 0;
+    for slot in slots {
+        let Ok(policed) = store.world.query_one_mut::<&mut Policed<V>>(slot.entity) else {
+            continue;
+        };
+        let target = Target {
+            callbacks: &store.callbacks,
+            callback: slot.callback,
+            variable: VariableId {
+                index: variable,
+                manager: ids.manager,
+            },
+            name: &name,
+            entity: slot.entity,
+            observer: ObserverId::new(slot.entity, ids.manager, ids.epoch),
+        };
+        let before = policed.delivered;
+        let waiting_before = policed.pending.is_some();
+        apply_policy(policed, changes, tick, &target, out);
+        delivered += policed.delivered - before;
+        if policed.policy.once && policed.delivered > 0 {
+            out.finished.push(slot.entity);
+        }
+        if policed.pending.is_some() && !waiting_before {
+            store.waiting.push(slot.entity);
+        }
+    }
+    if let Some(var) = store.variables.get_mut(variable) {
+        var.notifications += delivered;
+    }
+}
+
+/// Runs one observer's policy over one variable's changes of this tick.
+fn apply_policy<V>(
+    policed: &mut Policed<V>,
+    changes: &[Change<V>],
+    tick: u64,
+    target: &Target<'_, V>,
+    out: &mut PolicedOutcome,
+) {
+    let filter = policed.policy.filter.as_ref();
+    let passing: SmallVec<[&Change<V>; 4]> = changes
+        .iter()
+        .filter(|c| filter.is_none_or(|f| f(&c.old, &c.new)))
+        .collect();
+    out.withheld += (changes.len() - passing.len()) as u64;
+    let (Some(&first), Some(&last)) = (passing.first(), passing.last()) else {
+        return;
+    };
+    if policed.policy.every.is_none() {
+        for (index, change) in passing.iter().enumerate() {
+            call(target, &change.old, &change.new, &change.metadata, out);
+            record(policed, tick);
+            if policed.policy.once {
+                out.withheld += (passing.len() - index - 1) as u64;
+                return;
+            }
+        }
+        return;
+    }
+    if policed.window_open(tick) {
+        // One delivery: from the first merged old value to the latest change.
+        let pending = policed.pending.take();
+        let old = pending.as_ref().map_or(&first.old, |p| &p.old);
+        call(target, old, &last.new, &last.metadata, out);
+        record(policed, tick);
+        out.withheld += (passing.len() - 1) as u64;
+    } else {
+        merge(policed, first, last);
+        out.withheld += passing.len() as u64;
+    }
+}
+
+/// Folds `first..=last` into the observer's pending change.
+fn merge<V>(policed: &mut Policed<V>, first: &Change<V>, last: &Change<V>) {
+    let Some(clone) = policed.policy.clone else {
+        debug_assert!(false, "Policy::every captures V::clone");
+        return;
+    };
+    match &mut policed.pending {
+        Some(pending) => {
+            pending.new = clone(&last.new);
+            pending.metadata = last.metadata.clone();
+        }
+        None => {
+            policed.pending = Some(Pending {
+                old: clone(&first.old),
+                new: clone(&last.new),
+                metadata: last.metadata.clone(),
+            });
+        }
+    }
+}
+
+/// Delivers merged changes whose rate limit has opened (their variable may
+/// not have changed this tick).
+fn deliver_waiting<V: Send + Sync + 'static>(
+    store: &mut Store<V>,
+    tick: u64,
+    ids: IdScope,
+    out: &mut PolicedOutcome,
+) {
+    let mut waiting = std::mem::take(&mut store.waiting);
+    waiting.retain(|&entity| {
+        let Ok((watches, calls, policed)) = store
+            .world
+            .query_one_mut::<(&Watches, &Calls, &mut Policed<V>)>(entity)
+        else {
+            return false; // gone
+        };
+        if policed.pending.is_none() {
+            return false; // delivered with this tick's changes
+        }
+        if !policed.window_open(tick) || watches.roster == Roster::Quarantined {
+            return true;
+        }
+        let Some(var) = store.variables.get_mut(watches.variable) else {
+            return false;
+        };
+        var.notifications += 1;
+        let target = Target {
+            callbacks: &store.callbacks,
+            callback: calls.0,
+            variable: VariableId {
+                index: watches.variable,
+                manager: ids.manager,
+            },
+            name: &var.name,
+            entity,
+            observer: ObserverId::new(entity, ids.manager, ids.epoch),
+        };
+        if let Some(pending) = policed.pending.take() {
+            call(&target, &pending.old, &pending.new, &pending.metadata, out);
+            record(policed, tick);
+            if policed.policy.once {
+                out.finished.push(entity);
+            }
+        }
+        false
+    });
+    store.waiting = waiting;
+}
+
+fn record<V>(policed: &mut Policed<V>, tick: u64) {
+    policed.delivered += 1;
+    policed.last_delivery = Some(tick);
+}
+
+/// Calls the target once, isolating a panic.
+fn call<V>(
+    target: &Target<'_, V>,
+    old: &V,
+    new: &V,
+    metadata: &Metadata,
+    out: &mut PolicedOutcome,
+) {
+    out.notifications += 1;
+    let Some(callback) = target.callbacks.get(target.callback) else {
+        debug_assert!(false, "policed observer names a missing callback");
+        return;
+    };
+    let note = Notification {
+        variable: target.variable,
+        name: target.name,
+        old,
+        new,
+        metadata,
+        observer: target.observer,
+    };
+    if catch_unwind(AssertUnwindSafe(|| callback(&note))).is_err() {
+        report_panic(target.name, target.observer);
+        out.panics.push(Panicked {
+            entity: target.entity,
+        });
+    }
+}
