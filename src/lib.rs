@@ -79,8 +79,10 @@
 // files can move without breaking users.
 mod callbacks;
 mod change;
+mod channel;
 mod components;
 mod config;
+mod driver;
 mod error;
 mod ids;
 mod inbox;
@@ -96,7 +98,12 @@ mod variables;
 
 pub use callbacks::Callback;
 pub use change::{Metadata, Notification, NotifyOutcome, SessionId};
+pub use channel::{OwnedNotification, WatchError, Watcher};
 pub use config::Config;
+pub use driver::{
+    DRAIN_TICK_LIMIT, DriverError, ON_DEMAND_POLL_INTERVAL, Schedule, SpawnDriverError,
+    SpawnFailure, TickDriver,
+};
 pub use error::{
     AddObserverError, ConfigError, NotifyError, RemoveObserverError, UnregisterCallbackError,
     VariableError,
