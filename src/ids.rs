@@ -66,6 +66,14 @@ impl ObserverId {
     }
 }
 
+/// Serialised as [`ObserverId::to_bits`]: a stable integer for logs.
+#[cfg(feature = "serde")]
+impl serde::Serialize for ObserverId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.to_bits())
+    }
+}
+
 impl fmt::Debug for ObserverId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let bits = self.to_bits();
@@ -90,6 +98,14 @@ impl VariableId {
     }
 }
 
+/// Serialised as its dense index.
+#[cfg(feature = "serde")]
+impl serde::Serialize for VariableId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(self.index)
+    }
+}
+
 impl fmt::Debug for VariableId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "VariableId({})", self.index)
@@ -99,6 +115,22 @@ impl fmt::Debug for VariableId {
 /// Identifies an owner, as shown by [`inspect_variable`](crate::ObserverManager::inspect_variable).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OwnerId(pub(crate) OwnerKey);
+
+impl OwnerId {
+    /// The id as one integer (slot index and generation), for logs.
+    pub fn to_bits(self) -> u64 {
+        use slotmap::Key;
+        self.0.data().as_ffi()
+    }
+}
+
+/// Serialised as [`OwnerId::to_bits`].
+#[cfg(feature = "serde")]
+impl serde::Serialize for OwnerId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.to_bits())
+    }
+}
 
 impl fmt::Debug for OwnerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -11,6 +11,7 @@ use crate::variables::{Roster, Slot, Variable, VariableRef};
 
 /// One variable and its observers, as returned by
 /// [`ObserverManager::inspect_variable`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VariableReport {
@@ -29,6 +30,7 @@ pub struct VariableReport {
 }
 
 /// One observer in a [`VariableReport`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ObserverReport {

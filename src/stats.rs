@@ -8,6 +8,7 @@ use std::time::Duration;
 /// The counters add up: `active_observers == observers_added - observers_removed`,
 /// and every accepted change is delivered or coalesced:
 /// `changes_received == changes_delivered + changes_coalesced + changes_pending`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -59,6 +60,7 @@ pub struct Stats {
 }
 
 /// Time spent in each system during one tick.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SystemTimings {
@@ -82,6 +84,7 @@ impl SystemTimings {
 }
 
 /// What one [`tick`](crate::ObserverManager::tick) did.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TickReport {
