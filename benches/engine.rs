@@ -14,36 +14,13 @@
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use observer_manager::{Metadata, ObserverManager, VariableId};
+use observer_manager::{Config, Metadata, ObserverManager, VariableId};
 
-/// One counter per thread, each on its own cache line: no contention.
-#[repr(align(128))]
-#[derive(Default)]
-struct Slot(AtomicU64);
+mod common;
 
-#[derive(Default)]
-struct Counters(Vec<Slot>);
-
-impl Counters {
-    fn new() -> Arc<Self> {
-        let slots = rayon::current_num_threads() + 1;
-        Arc::new(Counters((0..slots).map(|_| Slot::default()).collect()))
-    }
-
-    /// The callback body: bump the current thread's slot.
-    #[inline]
-    fn bump(&self) {
-        let slot = &self.0[rayon::current_thread_index().map_or(0, |i| i + 1)].0;
-        slot.store(slot.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-    }
-
-    fn take(&self) -> u64 {
-        self.0.iter().map(|s| s.0.swap(0, Ordering::Relaxed)).sum()
-    }
-}
+use common::Counters;
 
 /// The engine with `per_var` observers on each of `vars` variables.
 fn engine(
@@ -51,20 +28,7 @@ fn engine(
     per_var: usize,
     counters: &Arc<Counters>,
 ) -> (ObserverManager<u64>, Vec<VariableId>) {
-    let mut manager = ObserverManager::<u64>::new();
-    let owner = manager.owner();
-    let sink = Arc::clone(counters);
-    let callback = manager.register_callback(move |_| sink.bump());
-    let ids: Vec<VariableId> = (0..vars)
-        .map(|v| manager.variable(&format!("var{v}")).unwrap())
-        .collect();
-    for &id in &ids {
-        for _ in 0..per_var {
-            manager.add_observer_with(id, &owner, callback).unwrap();
-        }
-    }
-    std::mem::forget(owner); // keep the observers alive for the whole bench
-    (manager, ids)
+    common::engine(Config::default(), vars, per_var, counters, None)
 }
 
 type NaiveCallback = Box<dyn Fn(&str, &u64, &u64) + Send + Sync>;

@@ -1,0 +1,68 @@
+//! Shared by the benches: the callback body (a per-thread counter) and the
+//! standard populations. Included with `mod common;` by each bench.
+
+#![allow(dead_code)] // each bench uses its own subset
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use observer_manager::{Config, Notification, ObserverManager, VariableId};
+
+/// One counter per thread, each on its own cache line: no contention.
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct Slot(AtomicU64);
+
+/// Per-thread call counters: the callback body of every bench.
+#[derive(Default)]
+pub(crate) struct Counters(Vec<Slot>);
+
+impl Counters {
+    pub(crate) fn new() -> Arc<Self> {
+        let slots = rayon::current_num_threads() + 1;
+        Arc::new(Counters((0..slots).map(|_| Slot::default()).collect()))
+    }
+
+    /// The callback body: bump the current thread's slot.
+    #[inline]
+    pub(crate) fn bump(&self) {
+        let slot = &self.0[rayon::current_thread_index().map_or(0, |i| i + 1)].0;
+        slot.store(slot.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Calls counted since the last take.
+    pub(crate) fn take(&self) -> u64 {
+        self.0.iter().map(|s| s.0.swap(0, Ordering::Relaxed)).sum()
+    }
+}
+
+/// A manager with `per_var` observers on each of `vars` variables, all
+/// calling `callback(counters, n)` through shared callbacks; every
+/// `panic_every`-th observer (if any) calls a callback that panics instead.
+pub(crate) fn engine(
+    config: Config,
+    vars: usize,
+    per_var: usize,
+    counters: &Arc<Counters>,
+    panic_every: Option<usize>,
+) -> (ObserverManager<u64>, Vec<VariableId>) {
+    let mut manager = ObserverManager::<u64>::with_config(config).unwrap();
+    let owner = manager.owner();
+    let sink = Arc::clone(counters);
+    let counting = manager.register_callback(move |_: &Notification<'_, u64>| sink.bump());
+    let panicking = manager.register_callback(|_: &Notification<'_, u64>| panic!("bench fault"));
+    let ids: Vec<VariableId> = (0..vars)
+        .map(|v| manager.variable(&format!("var{v}")).unwrap())
+        .collect();
+    let mut n = 0;
+    for &id in &ids {
+        for _ in 0..per_var {
+            let faulty = panic_every.is_some_and(|every| n % every == 0);
+            let callback = if faulty { panicking } else { counting };
+            manager.add_observer_with(id, &owner, callback).unwrap();
+            n += 1;
+        }
+    }
+    std::mem::forget(owner); // keep the observers alive for the whole bench
+    (manager, ids)
+}

@@ -1,0 +1,76 @@
+//! Faults at scale: 1M observers over 10k variables, every variable changed
+//! each tick, with 10% of the observers panicking on every call.
+//!
+//! - `w5_panics/none`: no observer panics (the baseline);
+//! - `w5_panics/ten_percent`: every tenth observer panics on every call
+//!   (the panic hook is silenced so stderr is not the bottleneck);
+//! - `w5_panics/ten_percent_quarantined`: the same observers, with
+//!   `quarantine_after(Some(1))`; measured after the first tick has
+//!   quarantined them, so this is the steady state.
+//!
+//! After each measurement the counting callbacks' calls are checked: the
+//! other 90% all receive. Run with `cargo bench --bench faults`.
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use observer_manager::{Config, Metadata};
+
+mod common;
+
+use common::Counters;
+
+const VARS: usize = 10_000;
+const PER_VAR: usize = 100;
+const PANIC_EVERY: usize = 10;
+
+fn w5_panics(c: &mut Criterion) {
+    std::panic::set_hook(Box::new(|_| {}));
+    let total = (VARS * PER_VAR) as u64;
+    let healthy = total - total / PANIC_EVERY as u64;
+    let mut group = c.benchmark_group("w5_panics");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(total));
+    let cases = [
+        ("none", None, Config::default(), total),
+        ("ten_percent", Some(PANIC_EVERY), Config::default(), healthy),
+        (
+            "ten_percent_quarantined",
+            Some(PANIC_EVERY),
+            Config::default().quarantine_after(Some(1)),
+            healthy,
+        ),
+    ];
+    for (name, panic_every, config, expected_calls) in cases {
+        let counters = Counters::new();
+        let (mut manager, ids) = common::engine(config, VARS, PER_VAR, &counters, panic_every);
+        let meta = Metadata::new("bench");
+        let mut round = 0u64;
+        let mut tick = |round: &mut u64| {
+            for &id in &ids {
+                manager
+                    .notify(id, *round, *round + 1, meta.clone())
+                    .unwrap();
+            }
+            *round += 1;
+            manager.tick()
+        };
+        tick(&mut round); // quarantines the faulty observers where configured
+        counters.take();
+        let ticks_before = round;
+        group.bench_with_input(BenchmarkId::new(name, total), &total, |b, _| {
+            b.iter(|| black_box(tick(&mut round)))
+        });
+        let measured = round - ticks_before;
+        assert_eq!(
+            counters.take(),
+            measured * expected_calls,
+            "{name}: lost calls"
+        );
+    }
+    group.finish();
+    let _ = std::panic::take_hook();
+}
+
+criterion_group!(benches, w5_panics);
+criterion_main!(benches);
