@@ -83,6 +83,35 @@ impl SystemTimings {
     }
 }
 
+impl std::ops::AddAssign for SystemTimings {
+    /// Adds each system's time: totals over many ticks.
+    fn add_assign(&mut self, other: Self) {
+        self.apply += other.apply;
+        self.sweep += other.sweep;
+        self.collect += other.collect;
+        self.dispatch += other.dispatch;
+        self.account += other.account;
+    }
+}
+
+impl std::iter::Sum for SystemTimings {
+    /// Per-system totals over many ticks.
+    ///
+    /// ```
+    /// use observer_manager::{ObserverManager, SystemTimings};
+    ///
+    /// let mut manager = ObserverManager::<u8>::new();
+    /// let total: SystemTimings = (0..3).map(|_| manager.tick().timings).sum();
+    /// assert!(total.total() >= total.dispatch);
+    /// ```
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        iter.fold(SystemTimings::default(), |mut acc, t| {
+            acc += t;
+            acc
+        })
+    }
+}
+
 /// What one [`tick`](crate::ObserverManager::tick) did.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
