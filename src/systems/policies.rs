@@ -46,6 +46,29 @@ struct Target<'a, V> {
     observer: ObserverId,
 }
 
+impl<'a, V> Target<'a, V> {
+    fn new(
+        callbacks: &'a Callbacks<V>,
+        callback: CallbackRef,
+        variable: u32,
+        name: &'a str,
+        entity: Entity,
+        ids: IdScope,
+    ) -> Self {
+        Target {
+            callbacks,
+            callback,
+            variable: VariableId {
+                index: variable,
+                manager: ids.manager,
+            },
+            name,
+            entity,
+            observer: ObserverId::new(entity, ids.manager, ids.epoch),
+        }
+    }
+}
+
 /// Delivers each changed variable's changes to its policed observers, then
 /// merged changes whose rate limit has opened.
 pub(crate) fn deliver_policed<V: Send + Sync + 'static>(
@@ -93,17 +116,14 @@ pub(crate) fn deliver_primed<V: Send + Sync + 'static>(
             continue;
         };
         let name = Arc::clone(&var.name);
-        let target = Target {
-            callbacks: &store.callbacks,
-            callback: calls.0,
-            variable: VariableId {
-                index: watches.variable,
-                manager: ids.manager,
-            },
-            name: &name,
+        let target = Target::new(
+            &store.callbacks,
+            calls.0,
+            watches.variable,
+            &name,
             entity,
-            observer: ObserverId::new(entity, ids.manager, ids.epoch),
-        };
+            ids,
+        );
         let c = &primed.change;
         call(&target, &c.old, &c.new, &c.metadata, out);
         if let Ok(policed) = store.world.query_one_mut::<&mut Policed<V>>(entity) {
@@ -139,17 +159,14 @@ fn deliver_batch<V: Send + Sync + 'static>(
         let Ok(policed) = store.world.query_one_mut::<&mut Policed<V>>(slot.entity) else {
             continue;
         };
-        let target = Target {
-            callbacks: &store.callbacks,
-            callback: slot.callback,
-            variable: VariableId {
-                index: variable,
-                manager: ids.manager,
-            },
-            name: &name,
-            entity: slot.entity,
-            observer: ObserverId::new(slot.entity, ids.manager, ids.epoch),
-        };
+        let target = Target::new(
+            &store.callbacks,
+            slot.callback,
+            variable,
+            &name,
+            slot.entity,
+            ids,
+        );
         let before = policed.delivered;
         let waiting_before = policed.pending.is_some();
         apply_policy(policed, changes, tick, &target, out);
@@ -254,17 +271,14 @@ fn deliver_waiting<V: Send + Sync + 'static>(
             return false;
         };
         var.notifications += 1;
-        let target = Target {
-            callbacks: &store.callbacks,
-            callback: calls.0,
-            variable: VariableId {
-                index: watches.variable,
-                manager: ids.manager,
-            },
-            name: &var.name,
+        let target = Target::new(
+            &store.callbacks,
+            calls.0,
+            watches.variable,
+            &var.name,
             entity,
-            observer: ObserverId::new(entity, ids.manager, ids.epoch),
-        };
+            ids,
+        );
         if let Some(pending) = policed.pending.take() {
             call(&target, &pending.old, &pending.new, &pending.metadata, out);
             record(policed, tick);
