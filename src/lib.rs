@@ -57,6 +57,24 @@
 //! queued and applied at the start of the next tick. A callback registered
 //! once with [`ObserverManager::register_callback`] can serve many observers.
 //!
+//! # Beyond plain callbacks
+//!
+//! - **Policies** ([`Policy`]): deliver once, at most every N ticks (merged,
+//!   the latest change wins), or when a filter on `(old, new)` passes;
+//!   everything held back is counted in `notifications_withheld`.
+//! - **Primed registration** ([`ObserverManager::add_primed_observer`]): a
+//!   late watcher receives the current value first, at its first tick.
+//! - **Channel watchers** ([`Watcher`]): notifications through a channel
+//!   instead of a callback; dropping the receiver ends the observer.
+//! - **Tick driver** ([`TickDriver`]): ticks on a background thread at a
+//!   fixed rate or on demand, with a draining shutdown.
+//! - **Quarantine** ([`Config::quarantine_after`]): an observer that keeps
+//!   panicking stops being called, and stays visible in `inspect_variable`.
+//! - **Deterministic mode** ([`Config::deterministic`]): the same call order
+//!   on every run, whatever the thread count.
+//! - **`serde`** (feature): `Serialize` for [`Stats`], [`TickReport`] and
+//!   [`VariableReport`], to log them as JSON.
+//!
 //! # Telemetry
 //!
 //! With target [`TRACE_TARGET`], each tick opens an `info` span `tick` with
