@@ -111,6 +111,7 @@ mod observers;
 mod owners;
 mod policy;
 mod stats;
+mod store;
 mod systems;
 mod variables;
 
@@ -133,6 +134,7 @@ pub use notifier::Notifier;
 pub use owners::Owner;
 pub use policy::{Filter, Policy};
 pub use stats::{Stats, SystemTimings, TickReport};
+pub use store::{SessionStore, StoreError};
 pub use variables::{MAX_VARIABLE_NAME_LEN, VariableRef};
 
 /// The `tracing` target of every span and event this crate emits.
