@@ -23,7 +23,7 @@ pub(crate) enum CallbackRef {
 
 struct SharedEntry<V> {
     call: Callback<V>,
-    /// Observers whose `Calls` component names this entry.
+    /// Observers whose `Links::callback` names this entry.
     users: u32,
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::components::{Delivery, OwnedBy, Registered, Watches};
+use crate::components::{Delivery, Links, Registered};
 use crate::error::VariableError;
 use crate::ids::{ObserverId, OwnerId, VariableId};
 use crate::manager::ObserverManager;
@@ -112,8 +112,8 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     ) -> Option<ObserverReport> {
         let world = &self.store.world;
         let mut query =
-            world.query_one::<(&Watches, &OwnedBy, &Registered, &Delivery)>(slot.entity);
-        let (watches, owned_by, registered, delivery) = query.get().ok()?;
+            world.query_one::<(&Links, &Registered, &Delivery)>(slot.entity);
+        let (links, registered, delivery) = query.get().ok()?;
         let mut policed = world.query_one::<&Policed<V>>(slot.entity);
         let (deliveries, last_delivery_tick) = match policed.get() {
             Ok(p) => (p.delivered, p.last_delivery),
@@ -127,15 +127,15 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         };
         Some(ObserverReport {
             id: self.observer_id(slot.entity),
-            owner: OwnerId(owned_by.owner),
-            owner_alive: self.shared.owners.is_alive(owned_by.owner),
+            owner: OwnerId(links.owner),
+            owner_alive: self.shared.owners.is_alive(links.owner),
             age_ticks: self.tick - registered.tick,
             age: now.saturating_duration_since(registered.at),
             deliveries,
             panics: delivery.panics,
             last_delivery_tick,
-            policed: watches.roster == Roster::Policed,
-            quarantined: watches.roster == Roster::Quarantined,
+            policed: links.roster == Roster::Policed,
+            quarantined: links.roster == Roster::Quarantined,
         })
     }
 }

@@ -8,7 +8,7 @@ use hecs::Entity;
 
 use crate::callbacks::{Callback, CallbackRef};
 use crate::change::{Change, Metadata, Notification, NotifyOutcome};
-use crate::components::Watches;
+use crate::components::Links;
 use crate::config::Config;
 use crate::error::{
     AddObserverError, ConfigError, NotifyError, RemoveObserverError, UnregisterCallbackError,
@@ -274,7 +274,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         let variable = self
             .store
             .world
-            .query_one_mut::<&Watches>(id.entity)
+            .query_one_mut::<&Links>(id.entity)
             .map_or(0, |w| w.variable);
         self.store.primed.push(Primed {
             entity: id.entity,

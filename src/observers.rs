@@ -1,6 +1,6 @@
 //! The observer store: the ECS world plus the indexes that must stay in step
 //! with it. Every spawn and despawn goes through here, so the invariants
-//! stated on `Watches::slot`, `OwnedBy::slot` and `Slot::callback` hold
+//! stated on `Links::slot`, `Links::owner_slot` and `Slot::callback` hold
 //! whenever control leaves this module.
 
 use std::time::Instant;
@@ -9,7 +9,7 @@ use hecs::{Entity, World};
 use slotmap::SecondaryMap;
 
 use crate::callbacks::{CallbackRef, Callbacks};
-use crate::components::{Calls, Delivery, OwnedBy, Registered, Watches};
+use crate::components::{Delivery, Links, Registered};
 use crate::ids::OwnerKey;
 use crate::policy::{Policed, Policy};
 use crate::systems::Primed;
@@ -107,18 +107,16 @@ impl<V> Store<V> {
             Some(_) => Roster::Policed,
             None => Roster::Plain,
         };
-        let watches = Watches {
+        let links = Links {
             variable,
             roster,
             slot: var.roster(roster).len() as u32,
+            owner,
+            owner_slot,
+            callback,
         };
         let common = (
-            watches,
-            OwnedBy {
-                owner,
-                slot: owner_slot,
-            },
-            Calls(callback),
+            links,
             Registered {
                 tick,
                 at: Instant::now(),
@@ -132,13 +130,13 @@ impl<V> Store<V> {
         );
         let entity = match policy {
             Some(policy) => {
-                let (w, o, c, r, d) = common;
-                self.world.spawn((w, o, c, r, d, Policed::new(policy)))
+                let (l, r, d) = common;
+                self.world.spawn((l, r, d, Policed::new(policy)))
             }
             None => self.world.spawn(common),
         };
         let slot = var.push(roster, Slot { entity, callback });
-        debug_assert_eq!(slot, watches.slot);
+        debug_assert_eq!(slot, links.slot);
         owned.push(entity);
         self.grown = true;
         Some(entity)
@@ -147,29 +145,29 @@ impl<V> Store<V> {
     /// Moves an observer to the quarantine: it stays listed but is never
     /// called again. False if it is gone or already quarantined.
     pub(crate) fn quarantine(&mut self, entity: Entity) -> bool {
-        let Ok((watches, delivery)) = self
+        let Ok((links, delivery)) = self
             .world
-            .query_one_mut::<(&Watches, &mut Delivery)>(entity)
+            .query_one_mut::<(&Links, &mut Delivery)>(entity)
         else {
             return false;
         };
-        if watches.roster == Roster::Quarantined {
+        if links.roster == Roster::Quarantined {
             return false;
         }
-        let watches = *watches;
-        let Some(var) = self.variables.get_mut(watches.variable) else {
+        let links = *links;
+        let Some(var) = self.variables.get_mut(links.variable) else {
             return false;
         };
         delivery.frozen_at = Some(var.changes_dispatched);
-        let callback = var.roster(watches.roster)[watches.slot as usize].callback;
-        self.unlink_variable(watches);
-        let Some(var) = self.variables.get_mut(watches.variable) else {
+        self.unlink_variable(links);
+        let Some(var) = self.variables.get_mut(links.variable) else {
             return false;
         };
+        let callback = links.callback;
         let slot = var.push(Roster::Quarantined, Slot { entity, callback });
-        if let Ok(w) = self.world.query_one_mut::<&mut Watches>(entity) {
-            w.roster = Roster::Quarantined;
-            w.slot = slot;
+        if let Ok(l) = self.world.query_one_mut::<&mut Links>(entity) {
+            l.roster = Roster::Quarantined;
+            l.slot = slot;
         }
         true
     }
@@ -216,51 +214,47 @@ impl<V> Store<V> {
     }
 
     fn despawn_linked(&mut self, entity: Entity, link: OwnerLink) -> bool {
-        let Ok((watches, owned_by, calls)) = self
-            .world
-            .query_one_mut::<(&Watches, &OwnedBy, &Calls)>(entity)
-            .map(|(w, o, c)| (*w, *o, *c))
-        else {
+        let Ok(links) = self.world.query_one_mut::<&Links>(entity).copied() else {
             return false;
         };
         // Unlink first, then despawn: the moved neighbours are fixed up while
         // this entity's slot is still valid.
-        self.unlink_variable(watches);
+        self.unlink_variable(links);
         if link == OwnerLink::Unlink {
-            self.unlink_owner(owned_by);
+            self.unlink_owner(links);
         }
-        self.callbacks.release(calls.0);
+        self.callbacks.release(links.callback);
         let despawned = self.world.despawn(entity).is_ok();
         debug_assert!(despawned);
         true
     }
 
-    fn unlink_variable(&mut self, watches: Watches) {
-        let Some(var) = self.variables.get_mut(watches.variable) else {
+    fn unlink_variable(&mut self, links: Links) {
+        let Some(var) = self.variables.get_mut(links.variable) else {
             debug_assert!(false, "observer of a variable not in the table");
             return;
         };
-        if let Some(moved) = var.swap_remove(watches.roster, watches.slot as usize)
-            && let Ok(w) = self.world.query_one_mut::<&mut Watches>(moved.entity)
+        if let Some(moved) = var.swap_remove(links.roster, links.slot as usize)
+            && let Ok(l) = self.world.query_one_mut::<&mut Links>(moved.entity)
         {
-            w.slot = watches.slot;
+            l.slot = links.slot;
         }
     }
 
-    fn unlink_owner(&mut self, owned_by: OwnedBy) {
-        let Some(list) = self.owned.get_mut(owned_by.owner) else {
+    fn unlink_owner(&mut self, links: Links) {
+        let Some(list) = self.owned.get_mut(links.owner) else {
             debug_assert!(false, "observer of an owner without a list");
             return;
         };
-        let slot = owned_by.slot as usize;
+        let slot = links.owner_slot as usize;
         list.swap_remove(slot);
         if let Some(&moved) = list.get(slot)
-            && let Ok(o) = self.world.query_one_mut::<&mut OwnedBy>(moved)
+            && let Ok(l) = self.world.query_one_mut::<&mut Links>(moved)
         {
-            o.slot = owned_by.slot;
+            l.owner_slot = links.owner_slot;
         }
         if list.is_empty() {
-            self.owned.remove(owned_by.owner);
+            self.owned.remove(links.owner);
         }
     }
 }

@@ -157,7 +157,7 @@ fn validate_name(name: &str) -> Result<(), VariableError> {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Slot {
     pub(crate) entity: Entity,
-    /// Invariant: equals the entity's `Calls` component.
+    /// Invariant: equals the entity's `Links::callback`.
     pub(crate) callback: CallbackRef,
 }
 
@@ -175,7 +175,7 @@ pub(crate) enum Roster {
 /// The manager's view of one variable.
 pub(crate) struct Variable {
     pub(crate) name: Arc<str>,
-    /// Plain observers. Invariant: each `observers[i].entity` has a `Watches`
+    /// Plain observers. Invariant: each `observers[i].entity` has a `Links`
     /// component with `roster == Plain` and `slot == i` (likewise for the
     /// other rosters).
     pub(crate) observers: SmallVec<[Slot; 1]>,
@@ -222,7 +222,7 @@ impl Variable {
     }
 
     /// Swap-removes position `index` of `roster`; returns the slot moved
-    /// into `index`, whose `Watches::slot` the caller must fix.
+    /// into `index`, whose `Links::slot` the caller must fix.
     pub(crate) fn swap_remove(&mut self, roster: Roster, index: usize) -> Option<Slot> {
         match roster {
             Roster::Plain => {

@@ -12,7 +12,7 @@ use smallvec::SmallVec;
 
 use crate::callbacks::{CallbackRef, Callbacks};
 use crate::change::{Change, Metadata, Notification};
-use crate::components::{Calls, Delivery, Watches};
+use crate::components::{Delivery, Links};
 use crate::ids::{IdScope, ObserverId, VariableId};
 use crate::observers::Store;
 use crate::policy::{Pending, Policed};
@@ -101,25 +101,20 @@ pub(crate) fn deliver_primed<V: Send + Sync + 'static>(
 ) {
     for primed in std::mem::take(&mut store.primed) {
         let entity = primed.entity;
-        let Some((watches, calls)) = store
-            .world
-            .query_one_mut::<(&Watches, &Calls)>(entity)
-            .ok()
-            .map(|(w, c)| (*w, *c))
-        else {
+        let Ok(links) = store.world.query_one_mut::<&Links>(entity).copied() else {
             continue; // removed before its first tick
         };
-        if watches.roster == Roster::Quarantined {
+        if links.roster == Roster::Quarantined {
             continue;
         }
-        let Some(var) = store.variables.get(watches.variable) else {
+        let Some(var) = store.variables.get(links.variable) else {
             continue;
         };
         let name = Arc::clone(&var.name);
         let target = Target::new(
             &store.callbacks,
-            calls.0,
-            watches.variable,
+            links.callback,
+            links.variable,
             &name,
             entity,
             ids,
@@ -132,7 +127,7 @@ pub(crate) fn deliver_primed<V: Send + Sync + 'static>(
         } else if let Ok(delivery) = store.world.query_one_mut::<&mut Delivery>(entity) {
             delivery.extra += 1;
         }
-        if let Some(var) = store.variables.get_mut(watches.variable) {
+        if let Some(var) = store.variables.get_mut(links.variable) {
             var.notifications += 1;
         }
     }
@@ -255,26 +250,26 @@ fn deliver_waiting<V: Send + Sync + 'static>(
 ) {
     let mut waiting = std::mem::take(&mut store.waiting);
     waiting.retain(|&entity| {
-        let Ok((watches, calls, policed)) = store
+        let Ok((links, policed)) = store
             .world
-            .query_one_mut::<(&Watches, &Calls, &mut Policed<V>)>(entity)
+            .query_one_mut::<(&Links, &mut Policed<V>)>(entity)
         else {
             return false; // gone
         };
         if policed.pending.is_none() {
             return false; // delivered with this tick's changes
         }
-        if !policed.window_open(tick) || watches.roster == Roster::Quarantined {
+        if !policed.window_open(tick) || links.roster == Roster::Quarantined {
             return true;
         }
-        let Some(var) = store.variables.get_mut(watches.variable) else {
+        let Some(var) = store.variables.get_mut(links.variable) else {
             return false;
         };
         var.notifications += 1;
         let target = Target::new(
             &store.callbacks,
-            calls.0,
-            watches.variable,
+            links.callback,
+            links.variable,
             &var.name,
             entity,
             ids,

@@ -2,7 +2,7 @@
 
 use hecs::Entity;
 
-use crate::components::OwnedBy;
+use crate::components::Links;
 use crate::ids::OwnerKey;
 use crate::observers::Store;
 use crate::owners::OwnerRegistry;
@@ -36,9 +36,9 @@ fn orphans<V>(store: &Store<V>, owners: &OwnerRegistry) -> Vec<Entity> {
     owners.with_liveness(|alive| {
         store
             .world
-            .query::<(Entity, &OwnedBy)>()
+            .query::<(Entity, &Links)>()
             .iter()
-            .filter(|(_, owned_by)| !alive(owned_by.owner))
+            .filter(|(_, links)| !alive(links.owner))
             .map(|(entity, _)| entity)
             .collect()
     })
