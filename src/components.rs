@@ -46,16 +46,39 @@ pub(crate) struct Delivery {
     pub(crate) baseline: u64,
     /// Deliveries outside the variable's batches (a primed current value).
     pub(crate) extra: u64,
-    /// The variable's `changes_dispatched` when the observer was quarantined:
-    /// it receives nothing after that.
-    pub(crate) frozen_at: Option<u64>,
+    /// Set when the observer is quarantined: it receives nothing after that.
+    pub(crate) frozen: Option<Frozen>,
     /// Calls of this observer's callback that panicked.
     pub(crate) panics: u32,
+}
+
+/// A quarantined observer's delivery state, fixed at quarantine.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Frozen {
+    /// The variable's `changes_dispatched` at quarantine.
+    pub(crate) changes_dispatched: u64,
+    /// The last tick that delivered to it.
+    pub(crate) last_delivery_tick: Option<u64>,
 }
 
 impl Delivery {
     /// Changes delivered, given the variable's `changes_dispatched`.
     pub(crate) fn deliveries(&self, changes_dispatched: u64) -> u64 {
-        self.frozen_at.unwrap_or(changes_dispatched) - self.baseline + self.extra
+        let upto = self
+            .frozen
+            .map_or(changes_dispatched, |f| f.changes_dispatched);
+        upto - self.baseline + self.extra
+    }
+
+    /// The last tick that delivered to it, given its variable's last dispatch.
+    pub(crate) fn last_delivery_tick(
+        &self,
+        changes_dispatched: u64,
+        last_dispatch: Option<u64>,
+    ) -> Option<u64> {
+        match self.frozen {
+            Some(frozen) => frozen.last_delivery_tick,
+            None => last_dispatch.filter(|_| self.deliveries(changes_dispatched) > self.extra),
+        }
     }
 }

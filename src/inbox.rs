@@ -95,9 +95,10 @@ impl<V> Inbox<V> {
     }
 
     fn state(&self) -> MutexGuard<'_, InboxState<V>> {
-        // Only `V::eq` and `V::drop` run under this lock; were one to panic,
-        // the state is still consistent (each push is a single append or
-        // replacement), so recover the guard.
+        // Only `V::eq` runs under this lock (values are dropped after it is
+        // released, since a `Drop` may notify); were it to panic, the state
+        // is still consistent (each push is a single append or replacement),
+        // so recover the guard.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -160,17 +161,23 @@ impl<V: PartialEq> Inbox<V> {
         let unchanged = change.old == change.new;
         let mut state = self.state();
         if state.closed {
-            return Err(Closed);
+            drop(state);
+            return Err(Closed); // `change` is dropped after the lock
         }
-        Ok(state.accept(change, unchanged, self.capacity))
+        let (outcome, displaced) = state.accept(change, unchanged, self.capacity);
+        drop(state);
+        // Values may notify from their `Drop`: never drop them under the lock.
+        drop(displaced);
+        Ok(outcome)
     }
 
     /// Swaps the queued changes with `spare` (which must be empty), appends
     /// the coalesced ones after them, and resets the counts.
     pub(crate) fn drain(&self, spare: &mut Vec<Change<V>>) -> InboxCounts {
         debug_assert!(spare.is_empty());
-        let mut state = self.state();
-        let state = &mut *state;
+        let mut absorbed = Vec::new();
+        let mut guard = self.state();
+        let state = &mut *guard;
         mem::swap(&mut state.queue, spare);
         for index in state.overflow_vars.drain(..) {
             if let Some(change) = state.overflow[index as usize].take() {
@@ -178,48 +185,62 @@ impl<V: PartialEq> Inbox<V> {
                     // Coalesced back to where it started: the whole run is
                     // absorbed, so this last change counts as coalesced too.
                     state.counts.coalesced += 1;
+                    absorbed.push(change);
                 } else {
                     spare.push(change);
                 }
             }
         }
-        mem::take(&mut state.counts)
+        let counts = mem::take(&mut state.counts);
+        drop(guard);
+        drop(absorbed); // after the lock: a value's `Drop` may notify
+        counts
     }
 }
 
 impl<V> InboxState<V> {
-    fn accept(&mut self, change: Change<V>, unchanged: bool, capacity: usize) -> NotifyOutcome {
+    /// Queues, coalesces or refuses `change`. Returns what was displaced
+    /// (the refused change, or the values a merge replaced), for the caller
+    /// to drop once the lock is released.
+    fn accept(
+        &mut self,
+        change: Change<V>,
+        unchanged: bool,
+        capacity: usize,
+    ) -> (NotifyOutcome, Option<Change<V>>) {
         if unchanged {
             self.counts.skipped += 1;
-            return NotifyOutcome::Unchanged;
+            return (NotifyOutcome::Unchanged, Some(change));
         }
         self.counts.received += 1;
         let index = change.variable as usize;
         let overflowing = self.overflow.get(index).is_some_and(Option::is_some);
         if !overflowing && self.queue.len() < capacity {
             self.queue.push(change);
-            return NotifyOutcome::Queued;
+            return (NotifyOutcome::Queued, None);
         }
-        self.coalesce(change);
-        NotifyOutcome::Coalesced
+        (NotifyOutcome::Coalesced, self.coalesce(change))
     }
 
     /// Merges `change` into its variable's overflow slot: the first old
-    /// value stays, the new value and metadata are the latest.
-    fn coalesce(&mut self, change: Change<V>) {
+    /// value stays, the new value and metadata are the latest. Returns the
+    /// values the merge displaced.
+    fn coalesce(&mut self, mut change: Change<V>) -> Option<Change<V>> {
         let index = change.variable as usize;
         if self.overflow.len() <= index {
             self.overflow.resize_with(index + 1, || None);
         }
         match &mut self.overflow[index] {
             Some(pending) => {
-                pending.new = change.new;
-                pending.metadata = change.metadata;
+                mem::swap(&mut pending.new, &mut change.new);
+                mem::swap(&mut pending.metadata, &mut change.metadata);
                 self.counts.coalesced += 1;
+                Some(change)
             }
             slot @ None => {
                 *slot = Some(change);
                 self.overflow_vars.push(index as u32);
+                None
             }
         }
     }

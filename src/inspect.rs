@@ -111,18 +111,15 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         now: Instant,
     ) -> Option<ObserverReport> {
         let world = &self.store.world;
-        let mut query =
-            world.query_one::<(&Links, &Registered, &Delivery)>(slot.entity);
+        let mut query = world.query_one::<(&Links, &Registered, &Delivery)>(slot.entity);
         let (links, registered, delivery) = query.get().ok()?;
         let mut policed = world.query_one::<&Policed<V>>(slot.entity);
         let (deliveries, last_delivery_tick) = match policed.get() {
             Ok(p) => (p.delivered, p.last_delivery),
             Err(_) => {
-                let deliveries = delivery.deliveries(variable.changes_dispatched);
-                let derived = variable
-                    .last_dispatch_tick
-                    .filter(|_| deliveries > delivery.extra);
-                (deliveries, derived)
+                let dispatched = variable.changes_dispatched;
+                let last = delivery.last_delivery_tick(dispatched, variable.last_dispatch_tick);
+                (delivery.deliveries(dispatched), last)
             }
         };
         Some(ObserverReport {

@@ -9,7 +9,7 @@ use hecs::{Entity, World};
 use slotmap::SecondaryMap;
 
 use crate::callbacks::{CallbackRef, Callbacks};
-use crate::components::{Delivery, Links, Registered};
+use crate::components::{Delivery, Frozen, Links, Registered};
 use crate::ids::OwnerKey;
 use crate::policy::{Policed, Policy};
 use crate::systems::Primed;
@@ -124,7 +124,7 @@ impl<V> Store<V> {
             Delivery {
                 baseline: var.changes_dispatched,
                 extra: 0,
-                frozen_at: None,
+                frozen: None,
                 panics: 0,
             },
         );
@@ -145,9 +145,7 @@ impl<V> Store<V> {
     /// Moves an observer to the quarantine: it stays listed but is never
     /// called again. False if it is gone or already quarantined.
     pub(crate) fn quarantine(&mut self, entity: Entity) -> bool {
-        let Ok((links, delivery)) = self
-            .world
-            .query_one_mut::<(&Links, &mut Delivery)>(entity)
+        let Ok((links, delivery)) = self.world.query_one_mut::<(&Links, &mut Delivery)>(entity)
         else {
             return false;
         };
@@ -158,7 +156,11 @@ impl<V> Store<V> {
         let Some(var) = self.variables.get_mut(links.variable) else {
             return false;
         };
-        delivery.frozen_at = Some(var.changes_dispatched);
+        delivery.frozen = Some(Frozen {
+            changes_dispatched: var.changes_dispatched,
+            last_delivery_tick: delivery
+                .last_delivery_tick(var.changes_dispatched, var.last_dispatch_tick),
+        });
         self.unlink_variable(links);
         let Some(var) = self.variables.get_mut(links.variable) else {
             return false;

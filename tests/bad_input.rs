@@ -574,8 +574,6 @@ fn finishes_in_time(f: impl FnOnce() + Send + 'static) -> bool {
 }
 
 #[test]
-#[ignore = "bug: Inbox::push drops a refused (old == new) change while holding the inbox \
-            lock, so a value whose Drop notifies the same manager deadlocks"]
 fn unchanged_value_whose_drop_notifies_does_not_deadlock() {
     let manager = ObserverManager::<ReportsOnDrop>::new();
     let notifier = manager.notifier();
@@ -596,8 +594,6 @@ fn unchanged_value_whose_drop_notifies_does_not_deadlock() {
 }
 
 #[test]
-#[ignore = "bug: Inbox coalescing drops the merged-away values while holding the inbox lock, \
-            so a value whose Drop notifies the same manager deadlocks"]
 fn coalesced_value_whose_drop_notifies_does_not_deadlock() {
     let config = Config::default().inbox_capacity(1);
     let manager = ObserverManager::<ReportsOnDrop>::with_config(config).unwrap();
@@ -624,9 +620,6 @@ fn coalesced_value_whose_drop_notifies_does_not_deadlock() {
 }
 
 #[test]
-#[ignore = "bug: Inbox::drain drops a coalesced run that came back to its start while \
-            holding the inbox lock, so a value whose Drop notifies the same manager \
-            deadlocks the tick"]
 fn absorbed_run_whose_drop_notifies_does_not_deadlock_the_tick() {
     let config = Config::default().inbox_capacity(1);
     let mut manager = ObserverManager::<ReportsOnDrop>::with_config(config).unwrap();
