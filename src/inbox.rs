@@ -131,6 +131,11 @@ impl<V> Inbox<V> {
         Ok(())
     }
 
+    /// Whether deferred commands wait for the next tick (stale at once).
+    pub(crate) fn has_commands(&self) -> bool {
+        !self.commands().queue.is_empty()
+    }
+
     pub(crate) fn take_commands(&self, out: &mut Vec<Command<V>>) {
         mem::swap(&mut self.commands().queue, out);
     }

@@ -435,6 +435,32 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         self.shared.inbox.pending()
     }
 
+    /// Whether the next tick has anything to do: changes to deliver,
+    /// deferred registrations or removals to apply, dead owners to sweep,
+    /// or merged changes held by a rate-limiting [`Policy`] (a reading that
+    /// other threads may change at once).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use observer_manager::ObserverManager;
+    ///
+    /// let mut manager = ObserverManager::<u8>::new();
+    /// let owner = manager.owner();
+    /// assert!(!manager.has_pending_work());
+    /// drop(owner);
+    /// assert!(manager.has_pending_work(), "a death to sweep");
+    /// manager.tick();
+    /// assert!(!manager.has_pending_work());
+    /// ```
+    pub fn has_pending_work(&self) -> bool {
+        self.shared.inbox.pending() > 0
+            || self.shared.inbox.has_commands()
+            || self.shared.owners.has_deaths()
+            || !self.store.primed.is_empty()
+            || !self.store.waiting.is_empty()
+    }
+
     /// Observers of `var`; zero for a variable nobody has named.
     pub fn observer_count<'a>(&self, var: impl Into<VariableRef<'a>>) -> usize {
         self.shared

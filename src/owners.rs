@@ -69,6 +69,11 @@ impl OwnerRegistry {
         self.table().live
     }
 
+    /// Whether owners died since the last sweep (stale at once).
+    pub(crate) fn has_deaths(&self) -> bool {
+        !self.table().deaths.is_empty()
+    }
+
     /// Moves the owners that died since the last call into `out` and forgets them.
     pub(crate) fn take_deaths(&self, out: &mut Vec<OwnerKey>) {
         let mut table = self.table();

@@ -330,3 +330,19 @@ fn into_manager_hands_back_a_usable_manager() -> TestResult {
     assert_eq!(sum.load(Ordering::Relaxed), 7);
     Ok(())
 }
+
+#[test]
+fn on_demand_sweeps_dead_owners_and_applies_registrations_without_a_change() -> TestResult {
+    let sum = Arc::new(AtomicU64::new(0));
+    let (manager, owner) = summing_manager("x", &sum)?;
+    let driver = TickDriver::spawn(manager, Schedule::OnDemand)?;
+    drop(owner); // a death to sweep, and no change to deliver
+    wait_for(|| driver.stats().is_ok_and(|s| s.observers_swept == 1))?;
+
+    let late = driver.notifier().owner();
+    driver.notifier().add_observer("y", &late, |_| {})?;
+    wait_for(|| driver.stats().is_ok_and(|s| s.active_observers == 1))?;
+    let stats = driver.shutdown()?;
+    assert_eq!(stats.notifications_sent, 0, "no change was ever reported");
+    Ok(())
+}

@@ -26,11 +26,12 @@ pub enum Schedule {
     /// the schedule back: the next tick starts one period after it ends, and
     /// missed ticks are not made up. The period must not be zero.
     FixedRate(Duration),
-    /// A tick whenever changes are pending, and none while idle. A change
-    /// waits at most [`ON_DEMAND_POLL_INTERVAL`] before its tick starts;
-    /// changes reported during a tick get the next one at once. Deferred
-    /// registrations, removals and the sweep of dead owners wait for the
-    /// next change (until then they have nothing to deliver).
+    /// A tick whenever work is pending (see
+    /// [`ObserverManager::has_pending_work`](crate::ObserverManager::has_pending_work):
+    /// changes, deferred registrations or removals, dead owners to sweep),
+    /// and none while idle. Pending work waits at most
+    /// [`ON_DEMAND_POLL_INTERVAL`] before its tick starts; work reported
+    /// during a tick gets the next one at once.
     OnDemand,
 }
 
@@ -52,7 +53,7 @@ pub(super) fn tick_if_due<V: PartialEq + Send + Sync + 'static>(
             if slot > now { slot } else { later(now, period) }
         }
         Schedule::OnDemand => {
-            if manager.pending_changes() > 0 {
+            if manager.has_pending_work() {
                 control.record(manager.tick());
             }
             if manager.pending_changes() > 0 {
