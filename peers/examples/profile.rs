@@ -1,0 +1,174 @@
+//! One workload on one peer, without criterion, for a profiler:
+//!
+//! ```sh
+//! cargo build --profile bench -p peers --example profile
+//! valgrind --tool=callgrind --dump-instr=yes \
+//!     target/release/examples/profile w2 engine
+//! ```
+//!
+//! Workloads: `w1 N`, `w2`, `w3`, `idle`, `w4`, `w6add`, `w6remove` (the
+//! README's, with sizes scaled by an optional last argument `/k`); peers:
+//! `floor`, `naive`, `engine`. Each builds, runs a few iterations, and
+//! prints the time of the part the bench would time.
+
+use std::time::Instant;
+
+use peers::{Churn, Counters, Engine, Floor, Naive, Owners, Peer, SplitMix64, populate};
+
+/// What the profile run does, after parsing.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    vars: usize,
+    per_var: usize,
+    owners: usize,
+}
+
+fn ticks<P: Owners + Churn>(run: Run, reps: usize, changed: usize) {
+    let counters = Counters::new();
+    let mut peer = P::new(run.vars, run.owners, &counters);
+    populate(&mut peer, run.vars, run.per_var, run.owners, drop);
+    let stride = (run.vars / changed.max(1)).max(1);
+    let start = Instant::now();
+    for r in 0..reps as u64 {
+        for k in 0..changed {
+            peer.notify(k * stride + r as usize % stride, r, r + 1);
+        }
+        peer.tick();
+    }
+    let calls = counters.take();
+    println!("{} ticks: {:?}, {calls} calls", P::NAME, start.elapsed());
+}
+
+fn sweep<P: Owners>(run: Run) {
+    let counters = Counters::new();
+    let mut peer = P::new(run.vars, run.owners, &counters);
+    populate(&mut peer, run.vars, run.per_var, run.owners, drop);
+    let mut order: Vec<usize> = (0..run.owners).collect();
+    SplitMix64::new(1).shuffle(&mut order);
+    let start = Instant::now();
+    for round in order.chunks(run.owners.div_ceil(10)) {
+        round.iter().for_each(|&o| peer.kill(o));
+        peer.tick();
+    }
+    println!("{} sweep: {:?}", P::NAME, start.elapsed());
+}
+
+fn churn<P: Churn>(run: Run, remove: bool) {
+    let counters = Counters::new();
+    let mut peer = P::new(run.vars, 1, &counters);
+    let mut handles = Vec::new();
+    let start = Instant::now();
+    populate(&mut peer, run.vars, run.per_var, 1, |h| handles.push(h));
+    println!("{} adds: {:?}", P::NAME, start.elapsed());
+    if remove {
+        SplitMix64::new(1).shuffle(&mut handles);
+        let start = Instant::now();
+        handles.into_iter().for_each(|h| peer.remove(h));
+        println!("{} removes: {:?}", P::NAME, start.elapsed());
+    }
+}
+
+fn dispatch<P: Owners + Churn>(workload: &str, n: usize, scale: usize) {
+    let big = Run {
+        vars: 10_000 / scale,
+        per_var: 100,
+        owners: 10_000 / scale,
+    };
+    match workload {
+        "w1" => ticks::<P>(
+            Run {
+                vars: 1,
+                per_var: n,
+                owners: 1,
+            },
+            200,
+            1,
+        ),
+        "w2" => ticks::<P>(big, 20, big.vars),
+        "w3" => ticks::<P>(
+            Run {
+                vars: 100_000 / scale,
+                per_var: 10,
+                owners: 1,
+            },
+            2_000,
+            100,
+        ),
+        "idle" => ticks::<P>(
+            Run {
+                vars: 100_000 / scale,
+                per_var: 10,
+                owners: 1,
+            },
+            20_000,
+            0,
+        ),
+        "w4" => sweep::<P>(big),
+        "w6add" => churn::<P>(big, false),
+        "w6remove" => churn::<P>(big, true),
+        "systems" => systems(big),
+        "idle-each" => idle_each::<P>(Run {
+            vars: 100_000 / scale,
+            per_var: 10,
+            owners: 1,
+        }),
+        other => panic!("unknown workload {other}"),
+    }
+}
+
+/// W3's idle tick, each of 5,000 timed alone: the median shows the plain
+/// tick, the mean adds whatever runs every so many ticks.
+fn idle_each<P: Peer>(run: Run) {
+    let counters = Counters::new();
+    let mut peer = P::new(run.vars, run.owners, &counters);
+    populate(&mut peer, run.vars, run.per_var, run.owners, drop);
+    let mut times: Vec<std::time::Duration> = (0..5_000)
+        .map(|_| {
+            let start = Instant::now();
+            peer.tick();
+            start.elapsed()
+        })
+        .collect();
+    let mean = times.iter().sum::<std::time::Duration>() / times.len() as u32;
+    times.sort();
+    let (median, max) = (times[times.len() / 2], times[times.len() - 1]);
+    println!(
+        "{} idle ticks: median {median:?}, mean {mean:?}, max {max:?}",
+        P::NAME
+    );
+}
+
+/// W2 on the engine, with the tick's own per-system timings.
+fn systems(run: Run) {
+    let counters = Counters::new();
+    let mut engine = Engine::new(run.vars, 1, &counters);
+    populate(&mut engine, run.vars, run.per_var, 1, drop);
+    for r in 0..10u64 {
+        let start = Instant::now();
+        for var in 0..run.vars {
+            engine.notify(var, r, r + 1);
+        }
+        let notified = start.elapsed();
+        let report = engine.tick_report();
+        println!("notify {notified:?}, tick {:?}", report.timings);
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let workload = args.first().map_or("w2", String::as_str);
+    let peer = args.get(1).map_or("engine", String::as_str);
+    let number =
+        |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+    let (n, scale) = if workload == "w1" {
+        (number(2, 10_000), 1)
+    } else {
+        (0, number(2, 1))
+    };
+    match peer {
+        "floor" => dispatch::<Floor>(workload, n, scale),
+        "naive" => dispatch::<Naive>(workload, n, scale),
+        "engine" => dispatch::<Engine>(workload, n, scale),
+        other => panic!("unknown peer {other}"),
+    }
+}

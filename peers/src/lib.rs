@@ -1,0 +1,63 @@
+//! The peer comparison harness of `observer-manager`: one set of workloads,
+//! run against this crate (`engine`) and its peers side by side.
+//!
+//! Every peer implements [`Peer`] (build, notify, tick) and, where the
+//! workload applies to it, [`Churn`] (remove one observer) and [`Owners`]
+//! (end an owner's life), so one bench body runs against all of them. Every
+//! callback does the same work: it bumps the calling thread's own
+//! cache-padded slot in [`Counters`], and the benches check the total after
+//! each measured batch. The workloads are defined in `peers/README.md`.
+//!
+//! | peer | what it is |
+//! |---|---|
+//! | `floor` | a `Vec` of `(fn pointer, data)` per variable, called in a tight loop on one thread |
+//! | `floor-par` | the same, rayon over chunks of each variable's observers |
+//! | `naive` | `HashMap<String, Vec<(u64, Box<dyn Fn>)>>`, every callback on one thread |
+//! | `naive-rayon` | the same over `par_iter` |
+//! | `tokio-watch` | a `tokio::sync::watch` channel per variable, a task per observer |
+//! | `bevy` | a `bevy_ecs` entity per variable, an entity-targeted observer per observer |
+//! | `engine` | `observer_manager::ObserverManager` with one shared callback |
+
+// Modules are private; the names the benches and the report use are
+// re-exported flat below.
+mod alloc;
+mod bevy;
+mod counters;
+mod engine;
+mod floor;
+mod naive;
+mod peer;
+mod rng;
+mod watch;
+
+pub use alloc::CountingAlloc;
+pub use bevy::Bevy;
+pub use counters::Counters;
+pub use engine::Engine;
+pub use floor::{Floor, FloorPar};
+pub use naive::{Naive, NaiveRayon};
+pub use peer::{Churn, Owners, Peer, populate};
+pub use rng::SplitMix64;
+pub use watch::TokioWatch;
+
+use std::path::PathBuf;
+
+/// Where cargo puts build output: `CARGO_TARGET_DIR`, or the workspace's
+/// `target/`. Criterion writes `criterion/` there, the M1 bench `peers/m1.tsv`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => workspace_dir().join("target"),
+    }
+}
+
+/// The workspace root (the parent of this crate).
+pub fn workspace_dir() -> PathBuf {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// The file the M1 bench writes and the report reads.
+pub fn m1_table_path() -> PathBuf {
+    target_dir().join("peers").join("m1.tsv")
+}
