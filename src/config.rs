@@ -40,8 +40,9 @@ impl Config {
     pub const DEFAULT_PARALLEL_CHUNK: usize = 8_192;
 
     /// Run the full liveness scan (the safety net behind the per-owner
-    /// sweep) every `ticks` ticks. Each scan costs time proportional to all
-    /// observers and counts as one `cleanup_runs`.
+    /// sweep) every `ticks` ticks. Each scan checks every owner that has
+    /// observers, in time proportional to those owners (not to observers),
+    /// and counts as one `cleanup_runs`.
     /// Default [`Config::DEFAULT_SWEEP_EVERY`]; must be at least 1.
     pub fn sweep_every(mut self, ticks: u64) -> Self {
         self.sweep_every = ticks;

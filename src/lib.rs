@@ -87,8 +87,9 @@
 //!
 //! `notify` is one short lock and a push: independent of observer count.
 //! A tick costs time in proportion to the notifications it delivers and the
-//! observers it sweeps, not to the observers that sit idle (except the full
-//! liveness scan every [`Config::sweep_every`] ticks).
+//! observers it sweeps, not to the observers that sit idle; the full
+//! liveness scan every [`Config::sweep_every`] ticks costs in proportion to
+//! owners, not observers.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations, unreachable_pub)]

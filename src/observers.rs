@@ -210,6 +210,11 @@ impl<V> Store<V> {
         list.len()
     }
 
+    /// Owners that have at least one observer.
+    pub(crate) fn owners(&self) -> impl Iterator<Item = OwnerKey> + '_ {
+        self.owned.keys()
+    }
+
     /// Observers currently alive in the world.
     pub(crate) fn len(&self) -> usize {
         self.world.len() as usize

@@ -1,15 +1,13 @@
 //! System 2: despawn the observers of owners that died.
 
-use hecs::Entity;
-
-use crate::components::Links;
 use crate::ids::OwnerKey;
 use crate::observers::Store;
 use crate::owners::OwnerRegistry;
 
 /// Despawns the observers of every owner that died since the last sweep, in
-/// time proportional to those observers. With `full`, also scans every
-/// observer for a dead owner (the safety net); returns how many were swept.
+/// time proportional to those observers. With `full`, also checks every
+/// owner that has observers (the safety net, in time proportional to those
+/// owners); returns how many observers were swept.
 pub(crate) fn sweep<V>(
     store: &mut Store<V>,
     owners: &OwnerRegistry,
@@ -22,24 +20,55 @@ pub(crate) fn sweep<V>(
         swept += store.despawn_owned(owner) as u64;
     }
     if full {
-        for entity in orphans(store, owners) {
-            if store.despawn(entity) {
-                swept += 1;
-            }
+        for owner in orphaned_owners(store, owners) {
+            swept += store.despawn_owned(owner) as u64;
         }
     }
     swept
 }
 
-/// Observers whose owner is not alive: none, unless an index went wrong.
-fn orphans<V>(store: &Store<V>, owners: &OwnerRegistry) -> Vec<Entity> {
-    owners.with_liveness(|alive| {
-        store
-            .world
-            .query::<(Entity, &Links)>()
-            .iter()
-            .filter(|(_, links)| !alive(links.owner))
-            .map(|(entity, _)| entity)
-            .collect()
-    })
+/// Owners with observers that are not alive: none, unless a death was lost.
+/// Every observer sits in its owner's list (`Links::owner_slot`), so
+/// checking the owners covers every observer.
+fn orphaned_owners<V>(store: &Store<V>, owners: &OwnerRegistry) -> Vec<OwnerKey> {
+    owners.with_liveness(|alive| store.owners().filter(|&owner| !alive(owner)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::ids::ManagerTag;
+    use crate::observers::Spawn;
+    use crate::variables::{Interner, VariableRef};
+
+    #[test]
+    fn full_sweep_catches_the_observers_of_an_owner_whose_death_was_lost() {
+        let tag = ManagerTag::fresh();
+        let interner = Interner::new(tag);
+        let registry = Arc::new(OwnerRegistry::new(tag));
+        let mut store = Store::<u32>::new();
+        let variable = interner.intern(VariableRef::Name("x")).unwrap().index;
+        let owner = registry.spawn();
+        for _ in 0..3 {
+            let callback = store.callbacks.insert_private(Box::new(|_| {}));
+            let spawn = Spawn {
+                variable,
+                owner: owner.key,
+                callback,
+                policy: None,
+                tick: 0,
+            };
+            assert!(store.spawn(&interner, spawn).is_some());
+        }
+        drop(owner);
+        registry.take_deaths(&mut Vec::new()); // the death is lost here
+
+        let mut deaths = Vec::new();
+        assert_eq!(sweep(&mut store, &registry, &mut deaths, false), 0);
+        assert_eq!(store.len(), 3, "the per-owner sweep cannot see it");
+        assert_eq!(sweep(&mut store, &registry, &mut deaths, true), 3);
+        assert_eq!(store.len(), 0);
+    }
 }
