@@ -10,6 +10,12 @@
 //! ticks take nearly all the wall time; criterion budgets by wall time
 //! with `iter_custom`, so that case runs fewer, equally long samples.
 //!
+//! Both cases run the same ticks: the 100 000 observers exist in both, on
+//! `VAR` in one case and on another variable in the other, and in the
+//! latter that variable changes as often as `VAR` (untimed). So the caches
+//! and the allocator see the same work between chunks, and the only
+//! difference left is how many observers watch the variable being `set`.
+//!
 //! Dispatch runs on the tick thread (`parallel_threshold(usize::MAX)`):
 //! rayon's workers spin for a while after a parallel tick, on the same two
 //! cores the timed loop needs, which would charge the tick to the sets.
@@ -22,17 +28,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use observer_manager::{Config, ObserverManager, SessionId, SessionStore};
+use observer_manager::{Config, Metadata, ObserverManager, SessionId, SessionStore};
 
 /// Sets timed between two draining ticks; well under the inbox capacity.
 const CHUNK: u64 = 1_024;
 const SESSION: SessionId = SessionId(1);
 const VAR: &str = "score";
 
-/// A manager whose `SESSION/VAR` has `observers` observers that count their
-/// calls, and the store that writes it (the variable already set once).
+/// Observers in both cases; `on_var` of them watch `SESSION/VAR`.
+const OBSERVERS: usize = 100_000;
+/// The variable the other observers watch.
+const ELSEWHERE: &str = "elsewhere";
+
+/// A manager with `OBSERVERS` observers that count their calls, `on_var` of
+/// them on `SESSION/VAR` and the rest on `ELSEWHERE`, and the store that
+/// writes `VAR` (already set once).
 fn world(
-    observers: usize,
+    on_var: usize,
     calls: &Arc<AtomicU64>,
 ) -> (ObserverManager<Option<u64>>, SessionStore<u64>) {
     let config = Config::default().parallel_threshold(usize::MAX);
@@ -45,8 +57,13 @@ fn world(
         sink.fetch_add(1, Ordering::Relaxed);
     });
     let id = store.variable(SESSION, VAR).unwrap();
-    for _ in 0..observers {
-        manager.add_observer_with(id, &owner, callback).unwrap();
+    for n in 0..OBSERVERS {
+        let var = if n < on_var {
+            id
+        } else {
+            manager.variable(ELSEWHERE).unwrap()
+        };
+        manager.add_observer_with(var, &owner, callback).unwrap();
     }
     std::mem::forget(owner); // keep the observers alive for the whole bench
     store.set(SESSION, VAR, 0).unwrap(); // interned and inserted: `set` takes the fast path
@@ -57,12 +74,13 @@ fn world(
 
 fn store_set(c: &mut Criterion) {
     let mut group = c.benchmark_group("store_set");
-    group.sample_size(10);
+    group.sample_size(30);
     group.throughput(Throughput::Elements(1));
     for observers in [0usize, 100_000] {
         let calls = Arc::new(AtomicU64::new(0));
         let (mut manager, store) = world(observers, &calls);
         let mut value = 0u64;
+        let mut elsewhere = 0u64;
         group.bench_with_input(
             BenchmarkId::from_parameter(observers),
             &observers,
@@ -79,13 +97,21 @@ fn store_set(c: &mut Criterion) {
                         }
                         timed += start.elapsed();
                         left -= chunk;
-                        black_box(manager.tick()); // untimed: drains the inbox
+                        // Untimed: the same dispatch work in both cases.
+                        for _ in 0..chunk * (OBSERVERS - observers) as u64 / OBSERVERS as u64 {
+                            elsewhere += 1;
+                            let meta = Metadata::new("bench");
+                            manager
+                                .notify(ELSEWHERE, Some(elsewhere - 1), Some(elsewhere), meta)
+                                .unwrap();
+                        }
+                        black_box(manager.tick()); // drains the inbox
                     }
                     timed
                 })
             },
         );
-        let expected = value * observers as u64;
+        let expected = (value * observers as u64) + elsewhere * (OBSERVERS - observers) as u64;
         assert_eq!(calls.load(Ordering::Relaxed), expected, "missed calls");
         assert_eq!(manager.stats().changes_coalesced, 0, "the inbox filled up");
     }
