@@ -39,17 +39,18 @@ pub(crate) struct Registered {
 }
 
 /// Delivery bookkeeping of a plain observer (policed ones count in `Policed`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Delivery {
     /// The variable's `changes_dispatched` at registration: deliveries so far
     /// are `changes_dispatched - baseline + extra`.
     pub(crate) baseline: u64,
-    /// Deliveries outside the variable's batches (a primed current value).
-    pub(crate) extra: u64,
-    /// Set when the observer is quarantined: it receives nothing after that.
-    pub(crate) frozen: Option<Frozen>,
+    /// Deliveries outside the variable's batches (primed current values).
+    pub(crate) extra: u32,
     /// Calls of this observer's callback that panicked.
     pub(crate) panics: u32,
+    /// Set when the observer is quarantined: it receives nothing after that.
+    /// Boxed: rare, and the component stays small for every other observer.
+    pub(crate) frozen: Option<Box<Frozen>>,
 }
 
 /// A quarantined observer's delivery state, fixed at quarantine.
@@ -66,8 +67,9 @@ impl Delivery {
     pub(crate) fn deliveries(&self, changes_dispatched: u64) -> u64 {
         let upto = self
             .frozen
+            .as_ref()
             .map_or(changes_dispatched, |f| f.changes_dispatched);
-        upto - self.baseline + self.extra
+        upto - self.baseline + u64::from(self.extra)
     }
 
     /// The last tick that delivered to it, given its variable's last dispatch.
@@ -76,9 +78,10 @@ impl Delivery {
         changes_dispatched: u64,
         last_dispatch: Option<u64>,
     ) -> Option<u64> {
-        match self.frozen {
+        match &self.frozen {
             Some(frozen) => frozen.last_delivery_tick,
-            None => last_dispatch.filter(|_| self.deliveries(changes_dispatched) > self.extra),
+            None => last_dispatch
+                .filter(|_| self.deliveries(changes_dispatched) > u64::from(self.extra)),
         }
     }
 }

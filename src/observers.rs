@@ -156,11 +156,11 @@ impl<V> Store<V> {
         let Some(var) = self.variables.get_mut(links.variable) else {
             return false;
         };
-        delivery.frozen = Some(Frozen {
+        delivery.frozen = Some(Box::new(Frozen {
             changes_dispatched: var.changes_dispatched,
             last_delivery_tick: delivery
                 .last_delivery_tick(var.changes_dispatched, var.last_dispatch_tick),
-        });
+        }));
         self.unlink_variable(links);
         let Some(var) = self.variables.get_mut(links.variable) else {
             return false;

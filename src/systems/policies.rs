@@ -125,7 +125,7 @@ pub(crate) fn deliver_primed<V: Send + Sync + 'static>(
             policed.delivered += 1;
             policed.last_delivery = Some(tick);
         } else if let Ok(delivery) = store.world.query_one_mut::<&mut Delivery>(entity) {
-            delivery.extra += 1;
+            delivery.extra = delivery.extra.saturating_add(1);
         }
         if let Some(var) = store.variables.get_mut(links.variable) {
             var.notifications += 1;
