@@ -6,76 +6,18 @@
 //! one global allocator and runs its tests on parallel threads, so this file
 //! holds exactly one test: nothing else allocates while it measures.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use observer_manager::{CallbackId, Metadata, Notification, ObserverManager, Owner, VariableId};
 
-/// Delegates to the system allocator and keeps a running total of the bytes
-/// it has handed out and not taken back (one relaxed add per call: the
-/// test makes tens of millions of allocations).
-struct CountingAllocator;
+mod common;
 
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-impl CountingAllocator {
-    fn grew(by: usize) {
-        LIVE_BYTES.fetch_add(by, Ordering::Relaxed);
-    }
-
-    fn shrank(by: usize) {
-        LIVE_BYTES.fetch_sub(by, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards its arguments unchanged to `System`, which
-// upholds the `GlobalAlloc` contract; the bookkeeping only touches atomics,
-// never allocates, and never alters the pointers or layouts.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as received; the caller upholds `alloc`'s contract.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            Self::grew(layout.size());
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as in `alloc`.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            Self::grew(layout.size());
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator (hence from `System`) with `layout`.
-        unsafe { System.dealloc(ptr, layout) };
-        Self::shrank(layout.size());
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: `ptr` came from `System` with `layout`; the caller upholds
-        // `realloc`'s contract for `new_size`.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            Self::shrank(layout.size());
-            Self::grew(new_size);
-        }
-        new
-    }
-}
+use common::{CountingAllocator, live_bytes};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-fn live_bytes() -> usize {
-    LIVE_BYTES.load(Ordering::Relaxed)
-}
 
 /// Waves of registrations; each wave kills all its owners.
 const WAVES: usize = if cfg!(miri) { 2 } else { 10 };

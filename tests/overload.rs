@@ -14,72 +14,17 @@
 //! OBSERVER_MANAGER_OVERLOAD_FULL=1 cargo test --test overload -- --nocapture
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::mem::size_of;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use observer_manager::{Config, Metadata, NotifyOutcome, ObserverManager, VariableId};
 
-/// Delegates to the system allocator and keeps a running total of the bytes
-/// it has handed out and not taken back, and the peak of that total.
-struct CountingAllocator;
+mod common;
 
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-static PEAK_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-impl CountingAllocator {
-    fn grew(by: usize) {
-        let live = LIVE_BYTES.fetch_add(by, Ordering::Relaxed) + by;
-        PEAK_BYTES.fetch_max(live, Ordering::Relaxed);
-    }
-
-    fn shrank(by: usize) {
-        LIVE_BYTES.fetch_sub(by, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards its arguments unchanged to `System`, which
-// upholds the `GlobalAlloc` contract; the bookkeeping only touches atomics,
-// never allocates, and never alters the pointers or layouts.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as received; the caller upholds `alloc`'s contract.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            Self::grew(layout.size());
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as in `alloc`.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            Self::grew(layout.size());
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator (hence from `System`) with `layout`.
-        unsafe { System.dealloc(ptr, layout) };
-        Self::shrank(layout.size());
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: `ptr` came from `System` with `layout`; the caller upholds
-        // `realloc`'s contract for `new_size`.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            Self::shrank(layout.size());
-            Self::grew(new_size);
-        }
-        new
-    }
-}
+use common::CountingAllocator;
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -174,8 +119,7 @@ fn burst_far_over_capacity_stays_bounded_counts_and_delivers_final_values() {
         .collect();
     manager.tick(); // the variables table is built before the baseline
 
-    let baseline = LIVE_BYTES.load(Ordering::Relaxed);
-    PEAK_BYTES.store(baseline, Ordering::Relaxed);
+    let baseline = common::reset_peak();
     let started = Instant::now();
     let per_producer = burst_len / PRODUCERS as u64;
     let chunk = VARIABLES / PRODUCERS;
@@ -190,11 +134,11 @@ fn burst_far_over_capacity_stays_bounded_counts_and_delivers_final_values() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let burst_time = started.elapsed();
-    let burst_peak = PEAK_BYTES.load(Ordering::Relaxed) - baseline;
+    let burst_peak = common::peak_bytes() - baseline;
     let pending = manager.pending_changes();
     let report = manager.tick();
     let total_time = started.elapsed();
-    let tick_peak = PEAK_BYTES.load(Ordering::Relaxed) - baseline;
+    let tick_peak = common::peak_bytes() - baseline;
 
     // Bounded: the queue (a Vec grown by doubling, so up to twice the
     // capacity while it reallocates) and one overflow slot per variable
