@@ -5,7 +5,7 @@
 //! private map is dropped whole when the last observer goes, so its slots do
 //! not outlive a burst of observers.
 
-use slotmap::SlotMap;
+use slotmap::{Key, KeyData, SlotMap};
 
 use crate::change::Notification;
 use crate::error::UnregisterCallbackError;
@@ -14,11 +14,41 @@ use crate::ids::{CallbackKey, PrivateCallbackKey};
 /// A callback as stored: shared by reference across dispatch threads.
 pub type Callback<V> = Box<dyn Fn(&Notification<'_, V>) + Send + Sync>;
 
-/// Which callback an observer calls.
+/// Which callback an observer calls: a shared or a private key, packed in
+/// one integer so the dispatch loop compares one word per observer.
+///
+/// Layout: the key's `KeyData::as_ffi` (version in the high half, slot index
+/// in the low half) with bit 31 set for private keys. Invariant: slot indices
+/// stay below 2^31, which holds while each private callback (a boxed closure,
+/// 16 bytes or more) fits in memory alongside its observer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CallbackRef {
+pub(crate) struct CallbackRef(u64);
+
+/// The bit of `CallbackRef` that marks a private key.
+const PRIVATE_BIT: u64 = 1 << 31;
+
+/// A `CallbackRef` unpacked.
+enum Which {
     Shared(CallbackKey),
     Private(PrivateCallbackKey),
+}
+
+impl CallbackRef {
+    pub(crate) fn shared(key: CallbackKey) -> Self {
+        CallbackRef(key.data().as_ffi())
+    }
+
+    fn private(key: PrivateCallbackKey) -> Self {
+        CallbackRef(key.data().as_ffi() | PRIVATE_BIT)
+    }
+
+    fn which(self) -> Which {
+        if self.0 & PRIVATE_BIT == 0 {
+            Which::Shared(KeyData::from_ffi(self.0).into())
+        } else {
+            Which::Private(KeyData::from_ffi(self.0 & !PRIVATE_BIT).into())
+        }
+    }
 }
 
 struct SharedEntry<V> {
@@ -48,13 +78,13 @@ impl<V> Callbacks<V> {
 
     /// Stores the closure of one observer; dropped when that observer goes.
     pub(crate) fn insert_private(&mut self, call: Callback<V>) -> CallbackRef {
-        CallbackRef::Private(self.private.insert(call))
+        CallbackRef::private(self.private.insert(call))
     }
 
     pub(crate) fn get(&self, callback: CallbackRef) -> Option<&Callback<V>> {
-        match callback {
-            CallbackRef::Shared(key) => self.shared.get(key).map(|e| &e.call),
-            CallbackRef::Private(key) => self.private.get(key),
+        match callback.which() {
+            Which::Shared(key) => self.shared.get(key).map(|e| &e.call),
+            Which::Private(key) => self.private.get(key),
         }
     }
 
@@ -72,12 +102,12 @@ impl<V> Callbacks<V> {
     /// One observer of `callback` is gone: drop a private callback, or
     /// count one user fewer of a shared one.
     pub(crate) fn release(&mut self, callback: CallbackRef) {
-        match callback {
-            CallbackRef::Private(key) => {
+        match callback.which() {
+            Which::Private(key) => {
                 let removed = self.private.remove(key);
                 debug_assert!(removed.is_some(), "released a private callback twice");
             }
-            CallbackRef::Shared(key) => {
+            Which::Shared(key) => {
                 let Some(entry) = self.shared.get_mut(key) else {
                     debug_assert!(false, "released a shared callback that is gone");
                     return;

@@ -324,7 +324,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         if callback.manager != self.shared.manager || !self.store.callbacks.acquire(callback.key) {
             return Err(AddObserverError::UnknownCallback);
         }
-        Ok(self.spawn(variable, owner, CallbackRef::Shared(callback.key), None))
+        Ok(self.spawn(variable, owner, CallbackRef::shared(callback.key), None))
     }
 
     fn check_add(&self, var: VariableRef<'_>, owner: &Owner) -> Result<u32, AddObserverError> {

@@ -39,7 +39,7 @@ pub(crate) fn apply<V: Send + Sync + 'static>(
                 let callback = match callback {
                     DeferredCallback::Private(call) => store.callbacks.insert_private(call),
                     DeferredCallback::Shared(key) if store.callbacks.acquire(key) => {
-                        CallbackRef::Shared(key)
+                        CallbackRef::shared(key)
                     }
                     DeferredCallback::Shared(_) => {
                         applied.skipped += 1;

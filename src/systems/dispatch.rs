@@ -11,7 +11,7 @@ use hecs::Entity;
 use rayon::prelude::*;
 
 use crate::TRACE_TARGET;
-use crate::callbacks::{Callback, CallbackRef, Callbacks};
+use crate::callbacks::Callbacks;
 use crate::change::{Change, Notification};
 use crate::config::Config;
 use crate::ids::{IdScope, ObserverId, VariableId};
@@ -198,21 +198,24 @@ fn call_run<V>(
         metadata: &change.metadata,
         observer: ObserverId::new(first.entity, ids.manager, ids.epoch),
     };
-    let mut cached: Option<(CallbackRef, &Callback<V>)> = None;
-    for (index, slot) in slots.iter().enumerate() {
-        *current = index;
-        let call = match cached {
-            Some((key, call)) if key == slot.callback => call,
-            _ => {
-                let Some(call) = callbacks.get(slot.callback) else {
-                    debug_assert!(false, "observer slot names a missing callback");
-                    continue;
-                };
-                cached = Some((slot.callback, call));
-                call
-            }
+    // Runs of consecutive observers sharing a callback: one lookup per run,
+    // then a tight loop of calls.
+    let mut index = 0;
+    while let Some(head) = slots.get(index) {
+        let key = head.callback;
+        let Some(call) = callbacks.get(key) else {
+            debug_assert!(false, "observer slot names a missing callback");
+            index += 1;
+            continue;
         };
-        note.observer = ObserverId::new(slot.entity, ids.manager, ids.epoch);
-        call(&note);
+        // Unboxed once per run, so the loop calls through registers.
+        let call: &(dyn Fn(&Notification<'_, V>) + Send + Sync) = call.as_ref();
+        for slot in slots[index..].iter().take_while(|s| s.callback == key) {
+            *current = index;
+            // Manager tag and epoch are the run's: only the entity changes.
+            note.observer.entity = slot.entity;
+            call(&note);
+            index += 1;
+        }
     }
 }
