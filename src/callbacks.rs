@@ -54,7 +54,7 @@ impl CallbackRef {
 struct SharedEntry<V> {
     call: Callback<V>,
     /// Observers whose `Links::callback` names this entry.
-    users: u32,
+    users: u64,
 }
 
 pub(crate) struct Callbacks<V> {
@@ -90,9 +90,14 @@ impl<V> Callbacks<V> {
 
     /// Counts one more observer of a shared callback; false if it is gone.
     pub(crate) fn acquire(&mut self, key: CallbackKey) -> bool {
+        self.acquire_many(key, 1)
+    }
+
+    /// Counts `n` more observers of a shared callback; false if it is gone.
+    pub(crate) fn acquire_many(&mut self, key: CallbackKey, n: u64) -> bool {
         match self.shared.get_mut(key) {
             Some(entry) => {
-                entry.users += 1;
+                entry.users = entry.users.saturating_add(n);
                 true
             }
             None => false,
@@ -122,7 +127,7 @@ impl<V> Callbacks<V> {
     pub(crate) fn unregister(&mut self, key: CallbackKey) -> Result<(), UnregisterCallbackError> {
         match self.shared.get(key) {
             Some(entry) if entry.users > 0 => Err(UnregisterCallbackError::InUse {
-                observers: entry.users,
+                observers: u32::try_from(entry.users).unwrap_or(u32::MAX),
             }),
             Some(_) => {
                 self.shared.remove(key);

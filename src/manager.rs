@@ -327,6 +327,65 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         Ok(self.spawn(variable, owner, CallbackRef::shared(callback.key), None))
     }
 
+    /// Adds one observer per `(variable, owner)` pair, all calling the shared
+    /// `callback`, in one batch: the bulk form of
+    /// [`add_observer_with`](Self::add_observer_with), several times faster
+    /// per observer for large batches (the storage grows once and is written
+    /// in order). Returns the ids in the order of `observers`.
+    ///
+    /// # Errors
+    ///
+    /// As [`add_observer_with`](Self::add_observer_with), for the first pair
+    /// that fails; nothing is added then (names of the pairs before it may
+    /// have been interned).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use observer_manager::ObserverManager;
+    ///
+    /// let mut manager = ObserverManager::<u64>::new();
+    /// let owner = manager.owner();
+    /// let callback = manager.register_callback(|_| {});
+    /// let names = ["a", "b", "c"];
+    /// let ids = manager.add_observers(callback, names.iter().map(|&n| (n, &owner)))?;
+    /// assert_eq!(ids.len(), 3);
+    /// assert_eq!(manager.total_observers(), 3);
+    /// # Ok::<(), observer_manager::AddObserverError>(())
+    /// ```
+    pub fn add_observers<'a, 'o, R, I>(
+        &mut self,
+        callback: CallbackId,
+        observers: I,
+    ) -> Result<Vec<ObserverId>, AddObserverError>
+    where
+        R: Into<VariableRef<'a>>,
+        I: IntoIterator<Item = (R, &'o Owner)>,
+    {
+        // Counting no user checks that the callback exists.
+        if callback.manager != self.shared.manager
+            || !self.store.callbacks.acquire_many(callback.key, 0)
+        {
+            return Err(AddObserverError::UnknownCallback);
+        }
+        let pairs = observers
+            .into_iter()
+            .map(|(var, owner)| Ok((self.check_add(var.into(), owner)?, owner.key)))
+            .collect::<Result<Vec<_>, AddObserverError>>()?;
+        let counted = self
+            .store
+            .callbacks
+            .acquire_many(callback.key, pairs.len() as u64);
+        debug_assert!(counted, "checked above, and nothing unregistered it since");
+        let callback = CallbackRef::shared(callback.key);
+        let entities = self
+            .store
+            .spawn_many(&self.shared.interner, &pairs, callback, self.tick);
+        debug_assert_eq!(entities.len(), pairs.len(), "held owners are never swept");
+        self.totals.observers_added += entities.len() as u64;
+        Ok(entities.into_iter().map(|e| self.observer_id(e)).collect())
+    }
+
     fn check_add(&self, var: VariableRef<'_>, owner: &Owner) -> Result<u32, AddObserverError> {
         if !owner.belongs_to(self.shared.manager) {
             return Err(AddObserverError::ForeignOwner);

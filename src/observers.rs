@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use hecs::{Entity, World};
+use hecs::{ColumnBatch, ColumnBatchType, Entity, World};
 use slotmap::SecondaryMap;
 
 use crate::callbacks::{CallbackRef, Callbacks};
@@ -41,6 +41,47 @@ pub(crate) struct Spawn<V> {
     pub(crate) callback: CallbackRef,
     pub(crate) policy: Option<Policy<V>>,
     pub(crate) tick: u64,
+}
+
+/// Observers per column batch in `Store::spawn_many`: bounds the temporary
+/// columns (about 100 MB) and keeps each batch's length within `u32`.
+const SPAWN_BATCH: usize = 1 << 20;
+
+/// The rows of plain observers with `links`, as a batch of hecs columns.
+/// `None` if a column came out short, which the writers below rule out.
+fn column_batch(
+    links: &[Links],
+    baselines: impl Iterator<Item = u64>,
+    registered: Registered,
+) -> Option<ColumnBatch> {
+    let mut columns = ColumnBatchType::new();
+    columns.add::<Links>().add::<Registered>().add::<Delivery>();
+    let builder = columns.into_batch(u32::try_from(links.len()).ok()?);
+    {
+        let mut writer = builder.writer::<Links>()?;
+        for &l in links {
+            writer.push(l).ok()?;
+        }
+    }
+    {
+        let mut writer = builder.writer::<Registered>()?;
+        for _ in links {
+            writer.push(registered).ok()?;
+        }
+    }
+    {
+        let mut writer = builder.writer::<Delivery>()?;
+        for baseline in baselines {
+            let delivery = Delivery {
+                baseline,
+                extra: 0,
+                panics: 0,
+                frozen: None,
+            };
+            writer.push(delivery).ok()?;
+        }
+    }
+    builder.build().ok()
 }
 
 /// Whether a despawn must also unlink the observer from its owner's list
@@ -140,6 +181,78 @@ impl<V> Store<V> {
         owned.push(entity);
         self.grown = true;
         Some(entity)
+    }
+
+    /// Spawns one plain observer per `(variable, owner)` pair, all calling
+    /// `callback` (whose uses the caller has counted), in batches written
+    /// column by column: the world grows once per batch and copies each
+    /// column whole. Every owner key must be live (the caller holds the
+    /// owners' guards); returns the entities in the order of `observers`.
+    pub(crate) fn spawn_many(
+        &mut self,
+        interner: &Interner,
+        observers: &[(u32, OwnerKey)],
+        callback: CallbackRef,
+        tick: u64,
+    ) -> Vec<Entity> {
+        self.variables.sync(interner);
+        let at = Instant::now();
+        let mut entities = Vec::with_capacity(observers.len());
+        for chunk in observers.chunks(SPAWN_BATCH) {
+            let links = self.link_many(chunk, callback);
+            let baselines = links.iter().map(|l| {
+                self.variables
+                    .get(l.variable)
+                    .map_or(0, |v| v.changes_dispatched)
+            });
+            let registered = Registered { tick, at };
+            let Some(batch) = column_batch(&links, baselines, registered) else {
+                debug_assert!(false, "column batch left incomplete");
+                continue;
+            };
+            let first = entities.len();
+            entities.extend(self.world.spawn_column_batch(batch));
+            // The indexes hold dangling entities until now.
+            for (links, &entity) in links.iter().zip(&entities[first..]) {
+                if let Some(var) = self.variables.get_mut(links.variable) {
+                    var.observers[links.slot as usize].entity = entity;
+                }
+                if let Some(owned) = self.owned.get_mut(links.owner) {
+                    owned[links.owner_slot as usize] = entity;
+                }
+            }
+        }
+        self.grown |= !entities.is_empty();
+        entities
+    }
+
+    /// Reserves each new observer's places in its variable's roster and its
+    /// owner's list, holding `Entity::DANGLING` there; returns their `Links`.
+    fn link_many(&mut self, observers: &[(u32, OwnerKey)], callback: CallbackRef) -> Vec<Links> {
+        let mut links = Vec::with_capacity(observers.len());
+        for &(variable, owner) in observers {
+            let Some(var) = self.variables.get_mut(variable) else {
+                debug_assert!(false, "spawn_many with an unsynced variable");
+                continue;
+            };
+            let Some(owned) = self.owned.entry(owner).map(|e| e.or_default()) else {
+                debug_assert!(false, "spawn_many with a swept owner");
+                continue;
+            };
+            let owner_slot = owned.len() as u32;
+            owned.push(Entity::DANGLING);
+            let entity = Entity::DANGLING;
+            let slot = var.push(Roster::Plain, Slot { entity, callback });
+            links.push(Links {
+                variable,
+                roster: Roster::Plain,
+                slot,
+                owner,
+                owner_slot,
+                callback,
+            });
+        }
+        links
     }
 
     /// Moves an observer to the quarantine: it stays listed but is never

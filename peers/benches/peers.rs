@@ -19,7 +19,7 @@ use criterion::{
 };
 use peers::{
     Bevy, Churn, Counters, Engine, Floor, FloorPar, Naive, NaiveRayon, Owners, Peer, SplitMix64,
-    TokioWatch, populate,
+    TokioWatch, populate, population,
 };
 
 /// W1 fan-out sizes: observers of the one variable.
@@ -285,7 +285,8 @@ fn w4_owner_sweep(c: &mut Criterion) {
 }
 
 /// W6: add 1M observers over 10k variables one call at a time into an
-/// empty peer (`w6_add`), then remove them one call at a time in a fixed
+/// empty peer (`w6_add`) or in one call (`w6_add_bulk`; peers without a
+/// batch API loop), then remove them one call at a time in a fixed
 /// shuffled order (`w6_remove`). Timed: the adds, or the removes.
 fn churn<P: Churn>(c: &mut Criterion) {
     let total = BIG_VARS * BIG_PER_VAR;
@@ -303,6 +304,28 @@ fn churn<P: Churn>(c: &mut Criterion) {
                     populate(&mut peer, BIG_VARS, BIG_PER_VAR, 1, |h| {
                         black_box(h);
                     });
+                    timed += start.elapsed();
+                    assert_eq!(peer.observers(), total, "{} lost adds", P::NAME);
+                    drop(peer);
+                }
+                timed
+            })
+        });
+        group.finish();
+    }
+    if filter::wants("w6_add_bulk", P::NAME, total) {
+        let mut group = c.benchmark_group("w6_add_bulk");
+        heavy(&mut group);
+        group.throughput(Throughput::Elements(total as u64));
+        let pairs = population(BIG_VARS, BIG_PER_VAR, 1);
+        group.bench_function(BenchmarkId::new(P::NAME, total), |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    let counters = Counters::new();
+                    let mut peer = P::new(BIG_VARS, 1, &counters);
+                    let start = Instant::now();
+                    black_box(peer.add_bulk(&pairs));
                     timed += start.elapsed();
                     assert_eq!(peer.observers(), total, "{} lost adds", P::NAME);
                     drop(peer);

@@ -6,14 +6,16 @@
 //!     target/release/examples/profile w2 engine
 //! ```
 //!
-//! Workloads: `w1 N`, `w2`, `w3`, `idle`, `w4`, `w6add`, `w6remove` (the
+//! Workloads: `w1 N`, `w2`, `w3`, `idle`, `w4`, `w6add`, `w6bulk`, `w6remove` (the
 //! README's, with sizes scaled by an optional last argument `/k`); peers:
 //! `floor`, `naive`, `engine`. Each builds, runs a few iterations, and
 //! prints the time of the part the bench would time.
 
 use std::time::Instant;
 
-use peers::{Churn, Counters, Engine, Floor, Naive, Owners, Peer, SplitMix64, populate};
+use peers::{
+    Churn, Counters, Engine, Floor, Naive, Owners, Peer, SplitMix64, populate, population,
+};
 
 /// What the profile run does, after parsing.
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +70,16 @@ fn churn<P: Churn>(run: Run, remove: bool) {
     }
 }
 
+fn bulk_add<P: Churn>(run: Run) {
+    let counters = Counters::new();
+    let mut peer = P::new(run.vars, 1, &counters);
+    let pairs = population(run.vars, run.per_var, 1);
+    let start = Instant::now();
+    let handles = peer.add_bulk(&pairs);
+    println!("{} bulk adds: {:?}", P::NAME, start.elapsed());
+    drop(handles);
+}
+
 fn dispatch<P: Owners + Churn>(workload: &str, n: usize, scale: usize) {
     let big = Run {
         vars: 10_000 / scale,
@@ -106,6 +118,7 @@ fn dispatch<P: Owners + Churn>(workload: &str, n: usize, scale: usize) {
         "w4" => sweep::<P>(big),
         "w6add" => churn::<P>(big, false),
         "w6remove" => churn::<P>(big, true),
+        "w6bulk" => bulk_add::<P>(big),
         "systems" => systems(big),
         "idle-each" => idle_each::<P>(Run {
             vars: 100_000 / scale,

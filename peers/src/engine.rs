@@ -88,6 +88,16 @@ impl Churn for Engine {
             .remove_observer(handle)
             .expect("remove_observer");
     }
+
+    fn add_bulk(&mut self, observers: &[(usize, usize)]) -> Vec<Self::Handle> {
+        let pairs = observers.iter().map(|&(var, owner)| {
+            let owner = self.owners[owner].as_ref().expect("owner alive");
+            (self.ids[var], owner)
+        });
+        self.manager
+            .add_observers(self.callback, pairs)
+            .expect("add_observers")
+    }
 }
 
 impl Owners for Engine {

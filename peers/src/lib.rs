@@ -36,7 +36,7 @@ pub use counters::Counters;
 pub use engine::Engine;
 pub use floor::{Floor, FloorPar};
 pub use naive::{Naive, NaiveRayon};
-pub use peer::{Churn, Owners, Peer, populate};
+pub use peer::{Churn, Owners, Peer, populate, population};
 pub use rng::SplitMix64;
 pub use watch::TokioWatch;
 

@@ -27,10 +27,22 @@ pub trait Peer: Sized {
     fn observers(&mut self) -> usize;
 }
 
-/// Peers that remove one observer at a time (W6).
+/// Peers that add in bulk and remove one observer at a time (W6).
 pub trait Churn: Peer {
     /// Removes the observer `handle` names, at once.
     fn remove(&mut self, handle: Self::Handle);
+
+    /// Adds one observer per `(var, owner)` pair in one call. The default
+    /// adds them one by one: the peers without a batch API.
+    fn add_bulk(&mut self, observers: &[(usize, usize)]) -> Vec<Self::Handle> {
+        observers.iter().map(|&(v, o)| self.add(v, o)).collect()
+    }
+}
+
+/// The pairs [`populate`] adds, in its order, for [`Churn::add_bulk`].
+pub fn population(vars: usize, per_var: usize, owners: usize) -> Vec<(usize, usize)> {
+    let total = vars * per_var;
+    (0..total).map(|j| (j % vars, j * owners / total)).collect()
 }
 
 /// Peers whose observers belong to owners that can die (W4).

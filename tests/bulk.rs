@@ -1,0 +1,163 @@
+//! `ObserverManager::add_observers`: a batch of observers behaves exactly
+//! like the same observers added one at a time, and a failing batch adds
+//! nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::error::Error;
+use std::sync::{Arc, Mutex};
+
+use observer_manager::{
+    AddObserverError, CallbackId, Metadata, ObserverId, ObserverManager, UnregisterCallbackError,
+    VariableError,
+};
+
+type TestResult = Result<(), Box<dyn Error>>;
+
+/// Deliveries per observer, as seen by the shared callback.
+type Seen = Arc<Mutex<HashMap<ObserverId, Vec<(String, i64)>>>>;
+
+fn recording_callback(manager: &mut ObserverManager<i64>) -> (CallbackId, Seen) {
+    let seen: Seen = Arc::default();
+    let sink = Arc::clone(&seen);
+    let callback = manager.register_callback(move |n| {
+        sink.lock()
+            .unwrap()
+            .entry(n.observer)
+            .or_default()
+            .push((n.name.to_owned(), *n.new));
+    });
+    (callback, seen)
+}
+
+#[test]
+fn bulk_added_observers_receive_like_single_ones() -> TestResult {
+    let mut manager = ObserverManager::<i64>::new();
+    let (callback, seen) = recording_callback(&mut manager);
+    let owners = [manager.owner(), manager.owner()];
+    // One observer added alone first, so the batch lands behind it.
+    let single = manager.add_observer_with("v0", &owners[0], callback)?;
+    let pairs: Vec<(String, usize)> = (0..30).map(|i| (format!("v{}", i % 3), i % 2)).collect();
+    let ids = manager.add_observers(callback, pairs.iter().map(|(v, o)| (v, &owners[*o])))?;
+
+    assert_eq!(ids.len(), 30);
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        30,
+        "ids are distinct"
+    );
+    assert!(!ids.contains(&single));
+    assert_eq!(manager.total_observers(), 31);
+    assert_eq!(manager.observer_count("v0"), 11);
+    assert_eq!(manager.stats().observers_added, 31);
+
+    for v in 0..3 {
+        manager.notify(format!("v{v}").as_str(), 0, v + 1, Metadata::new("test"))?;
+    }
+    manager.tick();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(seen.len(), 31, "every observer received once");
+    assert_eq!(seen[&single], vec![("v0".to_owned(), 1)]);
+    for (id, (var, _)) in ids.iter().zip(&pairs) {
+        let v: i64 = var[1..].parse()?;
+        assert_eq!(seen[id], vec![(var.clone(), v + 1)], "{id:?} on {var}");
+    }
+    let report = manager.inspect_variable("v1")?;
+    assert_eq!(report.observers.len(), 10);
+    assert!(report.observers.iter().all(|o| o.deliveries == 1));
+    Ok(())
+}
+
+#[test]
+fn bulk_added_observers_are_removed_and_swept_like_single_ones() -> TestResult {
+    let mut manager = ObserverManager::<i64>::new();
+    let (callback, seen) = recording_callback(&mut manager);
+    let keep = manager.owner();
+    let doomed = manager.owner();
+    let pairs: Vec<(&str, bool)> = (0..40).map(|i| (["a", "b"][i % 2], i % 4 == 0)).collect();
+    let ids = manager.add_observers(
+        callback,
+        pairs
+            .iter()
+            .map(|&(v, dies)| (v, if dies { &doomed } else { &keep })),
+    )?;
+    // Remove every third observer by id, then let one owner die.
+    let removed: HashSet<ObserverId> = ids.iter().copied().step_by(3).collect();
+    for &id in &removed {
+        manager.remove_observer(id)?;
+    }
+    drop(doomed);
+    manager.notify("a", 0, 1, Metadata::new("test"))?;
+    manager.notify("b", 0, 2, Metadata::new("test"))?;
+    manager.tick();
+
+    let expected: HashSet<ObserverId> = ids
+        .iter()
+        .zip(&pairs)
+        .filter(|(id, (_, dies))| !dies && !removed.contains(id))
+        .map(|(id, _)| *id)
+        .collect();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(seen.keys().copied().collect::<HashSet<_>>(), expected);
+    assert_eq!(manager.total_observers(), expected.len());
+    for id in &ids {
+        assert_eq!(manager.contains_observer(*id), expected.contains(id));
+    }
+    drop(keep);
+    manager.tick();
+    assert_eq!(manager.total_observers(), 0);
+    manager.unregister_callback(callback)?;
+    Ok(())
+}
+
+#[test]
+fn a_failing_batch_adds_nothing_and_counts_no_callback_use() -> TestResult {
+    let mut manager = ObserverManager::<i64>::new();
+    let mut other = ObserverManager::<i64>::new();
+    let (callback, _seen) = recording_callback(&mut manager);
+    let owner = manager.owner();
+    let foreign = other.owner();
+
+    let err = manager
+        .add_observers(callback, [("a", &owner), ("b", &foreign)])
+        .unwrap_err();
+    assert_eq!(err, AddObserverError::ForeignOwner);
+    let err = manager
+        .add_observers(callback, [("a", &owner), ("", &owner)])
+        .unwrap_err();
+    assert_eq!(err, AddObserverError::Variable(VariableError::EmptyName));
+    let theirs = other.register_callback(|_| {});
+    let err = manager.add_observers(theirs, [("a", &owner)]).unwrap_err();
+    assert_eq!(err, AddObserverError::UnknownCallback);
+
+    assert_eq!(manager.total_observers(), 0);
+    assert_eq!(manager.stats().observers_added, 0);
+    // No use of the callback was counted, so it can go.
+    manager.unregister_callback(callback)?;
+    let err = manager
+        .add_observers(callback, [("a", &owner)])
+        .unwrap_err();
+    assert_eq!(err, AddObserverError::UnknownCallback);
+    Ok(())
+}
+
+#[test]
+fn a_batch_counts_every_use_of_its_callback() -> TestResult {
+    let mut manager = ObserverManager::<i64>::new();
+    let (callback, _seen) = recording_callback(&mut manager);
+    let owner = manager.owner();
+    assert!(
+        manager
+            .add_observers(callback, std::iter::empty::<(&str, _)>())?
+            .is_empty()
+    );
+    let ids = manager.add_observers(callback, (0..5).map(|_| ("x", &owner)))?;
+    assert_eq!(
+        manager.unregister_callback(callback),
+        Err(UnregisterCallbackError::InUse { observers: 5 })
+    );
+    for id in ids {
+        manager.remove_observer(id)?;
+    }
+    manager.unregister_callback(callback)?;
+    Ok(())
+}
