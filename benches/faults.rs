@@ -6,15 +6,21 @@
 //!   (the panic hook is silenced so stderr is not the bottleneck);
 //! - `w5_panics/ten_percent_quarantined`: the same observers, with
 //!   `quarantine_after(Some(1))`; measured after the first tick has
-//!   quarantined them, so this is the steady state.
+//!   quarantined them, so this is the steady state;
+//! - `w5_panics/unwind_floor`: no engine at all, only the 100k
+//!   `catch_unwind(|| panic!(..))` the `ten_percent` tick contains, spread
+//!   over rayon's threads: what any Rust engine pays for that many panics,
+//!   to read `ten_percent` against.
 //!
 //! After each measurement the counting callbacks' calls are checked: the
 //! other 90% all receive. Run with `cargo bench --bench faults`.
 
 use std::hint::black_box;
+use std::panic::catch_unwind;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use observer_manager::{Config, Metadata};
+use rayon::prelude::*;
 
 mod common;
 
@@ -23,6 +29,15 @@ use common::Counters;
 const VARS: usize = 10_000;
 const PER_VAR: usize = 100;
 const PANIC_EVERY: usize = 10;
+
+/// Panics like the bench's faulty callbacks do; not inlined, so the unwind
+/// crosses a real frame as it does out of a callback.
+#[inline(never)]
+fn fault(i: u64) {
+    if black_box(i) != u64::MAX {
+        panic!("bench fault");
+    }
+}
 
 fn w5_panics(c: &mut Criterion) {
     std::panic::set_hook(Box::new(|_| {}));
@@ -68,6 +83,20 @@ fn w5_panics(c: &mut Criterion) {
             "{name}: lost calls"
         );
     }
+    let panics = total / PANIC_EVERY as u64;
+    group.bench_with_input(
+        BenchmarkId::new("unwind_floor", total),
+        &panics,
+        |b, &panics| {
+            b.iter(|| {
+                let caught = (0..panics)
+                    .into_par_iter()
+                    .filter(|&i| catch_unwind(|| fault(i)).is_err())
+                    .count();
+                assert_eq!(caught as u64, panics);
+            })
+        },
+    );
     group.finish();
     let _ = std::panic::take_hook();
 }
