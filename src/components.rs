@@ -4,15 +4,13 @@
 //! they are derived from the variable's counters and the observer's
 //! `Delivery::baseline`, so dispatch writes nothing per observer.
 
-use std::time::Instant;
-
-use crate::callbacks::CallbackRef;
 use crate::ids::OwnerKey;
 use crate::variables::Roster;
 
 /// The observer's links into the side tables: the variable it watches, the
-/// owner whose death ends it, the callback it calls, and where it sits in
-/// the variable's and the owner's lists.
+/// owner whose death ends it, and where it sits in the variable's and the
+/// owner's lists. The callback it calls is its variable slot's
+/// (`Slot::callback`), kept once, where the dispatch loop reads it.
 ///
 /// One component rather than three: every spawn and despawn reads and
 /// writes all of them together, and hecs pays per column (a type lookup, a
@@ -27,19 +25,19 @@ pub(crate) struct Links {
     pub(crate) owner: OwnerKey,
     /// Invariant: `owned[owner][owner_slot]` is this entity.
     pub(crate) owner_slot: u32,
-    /// Invariant: equals the callback of this observer's slot in the variable's list.
-    pub(crate) callback: CallbackRef,
 }
 
 /// When the observer was registered.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Registered {
     pub(crate) tick: u64,
-    pub(crate) at: Instant,
+    /// Nanoseconds from the store's `born` to the registration: 8 bytes
+    /// where an `Instant` takes 16.
+    pub(crate) nanos: u64,
 }
 
 /// Delivery bookkeeping of a plain observer (policed ones count in `Policed`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Delivery {
     /// The variable's `changes_dispatched` at registration: deliveries so far
     /// are `changes_dispatched - baseline + extra`.
@@ -48,12 +46,11 @@ pub(crate) struct Delivery {
     pub(crate) extra: u32,
     /// Calls of this observer's callback that panicked.
     pub(crate) panics: u32,
-    /// Set when the observer is quarantined: it receives nothing after that.
-    /// Boxed: rare, and the component stays small for every other observer.
-    pub(crate) frozen: Option<Box<Frozen>>,
 }
 
-/// A quarantined observer's delivery state, fixed at quarantine.
+/// Present on a quarantined observer only: its delivery state, fixed at
+/// quarantine (it receives nothing after that). A component of its own so
+/// that every other observer's row stays small.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Frozen {
     /// The variable's `changes_dispatched` at quarantine.
@@ -63,12 +60,10 @@ pub(crate) struct Frozen {
 }
 
 impl Delivery {
-    /// Changes delivered, given the variable's `changes_dispatched`.
-    pub(crate) fn deliveries(&self, changes_dispatched: u64) -> u64 {
-        let upto = self
-            .frozen
-            .as_ref()
-            .map_or(changes_dispatched, |f| f.changes_dispatched);
+    /// Changes delivered, given the variable's `changes_dispatched` and the
+    /// observer's `Frozen` component, if quarantined.
+    pub(crate) fn deliveries(&self, changes_dispatched: u64, frozen: Option<&Frozen>) -> u64 {
+        let upto = frozen.map_or(changes_dispatched, |f| f.changes_dispatched);
         upto - self.baseline + u64::from(self.extra)
     }
 
@@ -77,11 +72,12 @@ impl Delivery {
         &self,
         changes_dispatched: u64,
         last_dispatch: Option<u64>,
+        frozen: Option<&Frozen>,
     ) -> Option<u64> {
-        match &self.frozen {
+        match frozen {
             Some(frozen) => frozen.last_delivery_tick,
             None => last_dispatch
-                .filter(|_| self.deliveries(changes_dispatched) > u64::from(self.extra)),
+                .filter(|_| self.deliveries(changes_dispatched, None) > u64::from(self.extra)),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::components::{Delivery, Links, Registered};
+use crate::components::{Delivery, Frozen, Links, Registered};
 use crate::error::VariableError;
 use crate::ids::{ObserverId, OwnerId, VariableId};
 use crate::manager::ObserverManager;
@@ -111,15 +111,17 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         now: Instant,
     ) -> Option<ObserverReport> {
         let world = &self.store.world;
-        let mut query = world.query_one::<(&Links, &Registered, &Delivery)>(slot.entity);
-        let (links, registered, delivery) = query.get().ok()?;
+        let mut query =
+            world.query_one::<(&Links, &Registered, &Delivery, Option<&Frozen>)>(slot.entity);
+        let (links, registered, delivery, frozen) = query.get().ok()?;
         let mut policed = world.query_one::<&Policed<V>>(slot.entity);
         let (deliveries, last_delivery_tick) = match policed.get() {
             Ok(p) => (p.delivered, p.last_delivery),
             Err(_) => {
                 let dispatched = variable.changes_dispatched;
-                let last = delivery.last_delivery_tick(dispatched, variable.last_dispatch_tick);
-                (delivery.deliveries(dispatched), last)
+                let last =
+                    delivery.last_delivery_tick(dispatched, variable.last_dispatch_tick, frozen);
+                (delivery.deliveries(dispatched, frozen), last)
             }
         };
         Some(ObserverReport {
@@ -127,7 +129,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             owner: OwnerId(links.owner),
             owner_alive: self.shared.owners.is_alive(links.owner),
             age_ticks: self.tick - registered.tick,
-            age: now.saturating_duration_since(registered.at),
+            age: self.store.age(registered, now),
             deliveries,
             panics: delivery.panics,
             last_delivery_tick,

@@ -3,7 +3,7 @@
 //! stated on `Links::slot`, `Links::owner_slot` and `Slot::callback` hold
 //! whenever control leaves this module.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hecs::{ColumnBatch, ColumnBatchType, Entity, World};
 use slotmap::SecondaryMap;
@@ -21,6 +21,8 @@ pub(crate) struct Store<V> {
     /// Observers of each owner that has any.
     owned: SecondaryMap<OwnerKey, Vec<Entity>>,
     pub(crate) callbacks: Callbacks<V>,
+    /// When the store was made; registration times count from here.
+    born: Instant,
     /// Advances each time the world is rebuilt; part of every `ObserverId`,
     /// so ids from before a rebuild (whose entity generations restart) stay stale.
     pub(crate) epoch: u32,
@@ -41,6 +43,11 @@ pub(crate) struct Spawn<V> {
     pub(crate) callback: CallbackRef,
     pub(crate) policy: Option<Policy<V>>,
     pub(crate) tick: u64,
+}
+
+/// Nanoseconds from `born` to now (saturating: 584 years).
+fn nanos_since(born: Instant) -> u64 {
+    u64::try_from(born.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Observers per column batch in `Store::spawn_many`: bounds the temporary
@@ -76,7 +83,6 @@ fn column_batch(
                 baseline,
                 extra: 0,
                 panics: 0,
-                frozen: None,
             };
             writer.push(delivery).ok()?;
         }
@@ -99,6 +105,7 @@ impl<V> Store<V> {
             variables: Variables::default(),
             owned: SecondaryMap::new(),
             callbacks: Callbacks::new(),
+            born: Instant::now(),
             epoch: 0,
             grown: false,
             primed: Vec::new(),
@@ -154,18 +161,16 @@ impl<V> Store<V> {
             slot: var.roster(roster).len() as u32,
             owner,
             owner_slot,
-            callback,
         };
         let common = (
             links,
             Registered {
                 tick,
-                at: Instant::now(),
+                nanos: nanos_since(self.born),
             },
             Delivery {
                 baseline: var.changes_dispatched,
                 extra: 0,
-                frozen: None,
                 panics: 0,
             },
         );
@@ -196,7 +201,7 @@ impl<V> Store<V> {
         tick: u64,
     ) -> Vec<Entity> {
         self.variables.sync(interner);
-        let at = Instant::now();
+        let nanos = nanos_since(self.born);
         let mut entities = Vec::with_capacity(observers.len());
         for chunk in observers.chunks(SPAWN_BATCH) {
             let links = self.link_many(chunk, callback);
@@ -205,7 +210,7 @@ impl<V> Store<V> {
                     .get(l.variable)
                     .map_or(0, |v| v.changes_dispatched)
             });
-            let registered = Registered { tick, at };
+            let registered = Registered { tick, nanos };
             let Some(batch) = column_batch(&links, baselines, registered) else {
                 debug_assert!(false, "column batch left incomplete");
                 continue;
@@ -249,7 +254,6 @@ impl<V> Store<V> {
                 slot,
                 owner,
                 owner_slot,
-                callback,
             });
         }
         links
@@ -258,32 +262,38 @@ impl<V> Store<V> {
     /// Moves an observer to the quarantine: it stays listed but is never
     /// called again. False if it is gone or already quarantined.
     pub(crate) fn quarantine(&mut self, entity: Entity) -> bool {
-        let Ok((links, delivery)) = self.world.query_one_mut::<(&Links, &mut Delivery)>(entity)
-        else {
+        let Ok((links, delivery)) = self.world.query_one_mut::<(&Links, &Delivery)>(entity) else {
             return false;
         };
         if links.roster == Roster::Quarantined {
             return false;
         }
-        let links = *links;
-        let Some(var) = self.variables.get_mut(links.variable) else {
+        let (links, delivery) = (*links, *delivery);
+        let Some(var) = self.variables.get(links.variable) else {
             return false;
         };
-        delivery.frozen = Some(Box::new(Frozen {
+        let Some(&slot) = var.roster(links.roster).get(links.slot as usize) else {
+            return false;
+        };
+        let frozen = Frozen {
             changes_dispatched: var.changes_dispatched,
-            last_delivery_tick: delivery
-                .last_delivery_tick(var.changes_dispatched, var.last_dispatch_tick),
-        }));
+            last_delivery_tick: delivery.last_delivery_tick(
+                var.changes_dispatched,
+                var.last_dispatch_tick,
+                None,
+            ),
+        };
         self.unlink_variable(links);
         let Some(var) = self.variables.get_mut(links.variable) else {
             return false;
         };
-        let callback = links.callback;
-        let slot = var.push(Roster::Quarantined, Slot { entity, callback });
+        let position = var.push(Roster::Quarantined, slot);
         if let Ok(l) = self.world.query_one_mut::<&mut Links>(entity) {
             l.roster = Roster::Quarantined;
-            l.slot = slot;
+            l.slot = position;
         }
+        let inserted = self.world.insert_one(entity, frozen).is_ok();
+        debug_assert!(inserted, "the entity was read above");
         true
     }
 
@@ -328,6 +338,12 @@ impl<V> Store<V> {
         self.owned.keys()
     }
 
+    /// How long ago an observer registered at `registered` was, at `now`.
+    pub(crate) fn age(&self, registered: &Registered, now: Instant) -> Duration {
+        now.saturating_duration_since(self.born)
+            .saturating_sub(Duration::from_nanos(registered.nanos))
+    }
+
     /// Observers currently alive in the world.
     pub(crate) fn len(&self) -> usize {
         self.world.len() as usize
@@ -337,13 +353,21 @@ impl<V> Store<V> {
         let Ok(links) = self.world.query_one_mut::<&Links>(entity).copied() else {
             return false;
         };
+        let callback = self
+            .variables
+            .get(links.variable)
+            .and_then(|v| v.roster(links.roster).get(links.slot as usize))
+            .map(|slot| slot.callback);
         // Unlink first, then despawn: the moved neighbours are fixed up while
         // this entity's slot is still valid.
         self.unlink_variable(links);
         if link == OwnerLink::Unlink {
             self.unlink_owner(links);
         }
-        self.callbacks.release(links.callback);
+        match callback {
+            Some(callback) => self.callbacks.release(callback),
+            None => debug_assert!(false, "observer missing from its variable's roster"),
+        }
         let despawned = self.world.despawn(entity).is_ok();
         debug_assert!(despawned);
         true

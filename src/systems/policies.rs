@@ -111,9 +111,12 @@ pub(crate) fn deliver_primed<V: Send + Sync + 'static>(
             continue;
         };
         let name = Arc::clone(&var.name);
+        let Some(slot) = var.roster(links.roster).get(links.slot as usize) else {
+            continue;
+        };
         let target = Target::new(
             &store.callbacks,
-            links.callback,
+            slot.callback,
             links.variable,
             &name,
             entity,
@@ -265,10 +268,14 @@ fn deliver_waiting<V: Send + Sync + 'static>(
         let Some(var) = store.variables.get_mut(links.variable) else {
             return false;
         };
+        let Some(slot) = var.roster(links.roster).get(links.slot as usize) else {
+            return false;
+        };
+        let callback = slot.callback;
         var.notifications += 1;
         let target = Target::new(
             &store.callbacks,
-            links.callback,
+            callback,
             links.variable,
             &var.name,
             entity,
