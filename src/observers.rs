@@ -90,14 +90,6 @@ fn column_batch(
     builder.build().ok()
 }
 
-/// Whether a despawn must also unlink the observer from its owner's list
-/// (not when that whole list is being dropped).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum OwnerLink {
-    Unlink,
-    AlreadyDropped,
-}
-
 impl<V> Store<V> {
     pub(crate) fn new() -> Self {
         Store {
@@ -316,18 +308,61 @@ impl<V> Store<V> {
         despawned
     }
 
-    /// Despawns one observer; false if it does not exist.
+    /// Despawns one observer, unlinking it from its variable's roster and
+    /// its owner's list; false if it does not exist.
     pub(crate) fn despawn(&mut self, entity: Entity) -> bool {
-        self.despawn_linked(entity, OwnerLink::Unlink)
+        let Ok(links) = self.world.query_one_mut::<&Links>(entity).copied() else {
+            return false;
+        };
+        let callback = self
+            .variables
+            .get(links.variable)
+            .and_then(|v| v.roster(links.roster).get(links.slot as usize))
+            .map(|slot| slot.callback);
+        // Unlink first, then despawn: the moved neighbours are fixed up while
+        // this entity's slot is still valid.
+        self.unlink_variable(links);
+        self.unlink_owner(links);
+        match callback {
+            Some(callback) => self.callbacks.release(callback),
+            None => debug_assert!(false, "observer missing from its variable's roster"),
+        }
+        let despawned = self.world.despawn(entity).is_ok();
+        debug_assert!(despawned);
+        true
     }
 
     /// Despawns every observer of `owner`; returns how many.
+    ///
+    /// In two passes over the owner's list: the first unlinks each observer
+    /// from its variable's roster through one `View` of the `Links` column
+    /// (no per-entity component look-up), the second despawns.
     pub(crate) fn despawn_owned(&mut self, owner: OwnerKey) -> usize {
         let Some(list) = self.owned.remove(owner) else {
             return 0;
         };
+        let mut view = self.world.view_mut::<&mut Links>();
         for &entity in &list {
-            let despawned = self.despawn_linked(entity, OwnerLink::AlreadyDropped);
+            let Some(links) = view.get_mut(entity).map(|l| *l) else {
+                debug_assert!(false, "owner list named a missing observer");
+                continue;
+            };
+            let Some(var) = self.variables.get_mut(links.variable) else {
+                debug_assert!(false, "observer of a variable not in the table");
+                continue;
+            };
+            if let Some(slot) = var.roster(links.roster).get(links.slot as usize) {
+                self.callbacks.release(slot.callback);
+            }
+            if let Some(moved) = var.swap_remove(links.roster, links.slot as usize)
+                && let Some(l) = view.get_mut(moved.entity)
+            {
+                l.slot = links.slot;
+            }
+        }
+        drop(view);
+        for &entity in &list {
+            let despawned = self.world.despawn(entity).is_ok();
             debug_assert!(despawned, "owner list named a missing observer");
         }
         list.len()
@@ -347,30 +382,6 @@ impl<V> Store<V> {
     /// Observers currently alive in the world.
     pub(crate) fn len(&self) -> usize {
         self.world.len() as usize
-    }
-
-    fn despawn_linked(&mut self, entity: Entity, link: OwnerLink) -> bool {
-        let Ok(links) = self.world.query_one_mut::<&Links>(entity).copied() else {
-            return false;
-        };
-        let callback = self
-            .variables
-            .get(links.variable)
-            .and_then(|v| v.roster(links.roster).get(links.slot as usize))
-            .map(|slot| slot.callback);
-        // Unlink first, then despawn: the moved neighbours are fixed up while
-        // this entity's slot is still valid.
-        self.unlink_variable(links);
-        if link == OwnerLink::Unlink {
-            self.unlink_owner(links);
-        }
-        match callback {
-            Some(callback) => self.callbacks.release(callback),
-            None => debug_assert!(false, "observer missing from its variable's roster"),
-        }
-        let despawned = self.world.despawn(entity).is_ok();
-        debug_assert!(despawned);
-        true
     }
 
     fn unlink_variable(&mut self, links: Links) {
