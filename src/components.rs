@@ -7,9 +7,9 @@
 use crate::ids::OwnerKey;
 use crate::variables::Roster;
 
-/// The observer's links into the side tables: the variable it watches, the
-/// owner whose death ends it, and where it sits in the variable's and the
-/// owner's lists. The callback it calls is its variable slot's
+/// The observer's links into the side tables: the variable it watches and
+/// where it sits in that variable's lists, and the owner whose death ends
+/// it (whose `OwnedList` names it). The callback it calls is its variable slot's
 /// (`Slot::callback`), kept once, where the dispatch loop reads it.
 ///
 /// One component rather than three: every spawn and despawn reads and
@@ -23,8 +23,6 @@ pub(crate) struct Links {
     /// Invariant: `variables[variable].roster(roster)[slot].entity` is this entity.
     pub(crate) slot: u32,
     pub(crate) owner: OwnerKey,
-    /// Invariant: `owned[owner][owner_slot]` is this entity.
-    pub(crate) owner_slot: u32,
 }
 
 /// When the observer was registered.

@@ -109,6 +109,7 @@ mod inspect;
 mod manager;
 mod notifier;
 mod observers;
+mod owned;
 mod owners;
 mod policy;
 mod stats;

@@ -1,6 +1,6 @@
 //! The observer store: the ECS world plus the indexes that must stay in step
 //! with it. Every spawn and despawn goes through here, so the invariants
-//! stated on `Links::slot`, `Links::owner_slot` and `Slot::callback` hold
+//! stated on `Links::slot`, `OwnedList` and `Slot::callback` hold
 //! whenever control leaves this module.
 
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use slotmap::SecondaryMap;
 use crate::callbacks::{CallbackRef, Callbacks};
 use crate::components::{Delivery, Frozen, Links, Registered};
 use crate::ids::OwnerKey;
+use crate::owned::OwnedList;
 use crate::policy::{Policed, Policy};
 use crate::systems::Primed;
 use crate::variables::{Interner, Roster, Slot, Variables};
@@ -19,7 +20,7 @@ pub(crate) struct Store<V> {
     pub(crate) world: World,
     pub(crate) variables: Variables,
     /// Observers of each owner that has any.
-    owned: SecondaryMap<OwnerKey, Vec<Entity>>,
+    owned: SecondaryMap<OwnerKey, OwnedList>,
     pub(crate) callbacks: Callbacks<V>,
     /// When the store was made; registration times count from here.
     born: Instant,
@@ -140,7 +141,6 @@ impl<V> Store<V> {
             self.callbacks.release(callback);
             return None;
         };
-        let owner_slot = owned.len() as u32;
         let var = self.variables.get_or_sync(variable, interner);
         let policy = policy.filter(|p| !p.is_plain());
         let roster = match policy {
@@ -152,7 +152,6 @@ impl<V> Store<V> {
             roster,
             slot: var.roster(roster).len() as u32,
             owner,
-            owner_slot,
         };
         let common = (
             links,
@@ -215,7 +214,7 @@ impl<V> Store<V> {
                     var.observers[links.slot as usize].entity = entity;
                 }
                 if let Some(owned) = self.owned.get_mut(links.owner) {
-                    owned[links.owner_slot as usize] = entity;
+                    owned.push(entity);
                 }
             }
         }
@@ -232,12 +231,10 @@ impl<V> Store<V> {
                 debug_assert!(false, "spawn_many with an unsynced variable");
                 continue;
             };
-            let Some(owned) = self.owned.entry(owner).map(|e| e.or_default()) else {
+            if self.owned.entry(owner).map(|e| e.or_default()).is_none() {
                 debug_assert!(false, "spawn_many with a swept owner");
                 continue;
-            };
-            let owner_slot = owned.len() as u32;
-            owned.push(Entity::DANGLING);
+            }
             let entity = Entity::DANGLING;
             let slot = var.push(Roster::Plain, Slot { entity, callback });
             links.push(Links {
@@ -245,7 +242,6 @@ impl<V> Store<V> {
                 roster: Roster::Plain,
                 slot,
                 owner,
-                owner_slot,
             });
         }
         links
@@ -319,16 +315,17 @@ impl<V> Store<V> {
             .get(links.variable)
             .and_then(|v| v.roster(links.roster).get(links.slot as usize))
             .map(|slot| slot.callback);
-        // Unlink first, then despawn: the moved neighbours are fixed up while
+        // Unlink first, then despawn: the moved neighbour is fixed up while
         // this entity's slot is still valid.
         self.unlink_variable(links);
-        self.unlink_owner(links);
         match callback {
             Some(callback) => self.callbacks.release(callback),
             None => debug_assert!(false, "observer missing from its variable's roster"),
         }
         let despawned = self.world.despawn(entity).is_ok();
         debug_assert!(despawned);
+        // After the despawn: compaction keeps only entities still alive.
+        self.unlink_owner(links.owner);
         true
     }
 
@@ -342,11 +339,13 @@ impl<V> Store<V> {
             return 0;
         };
         let mut view = self.world.view_mut::<&mut Links>();
-        for &entity in &list {
+        let mut despawned = 0;
+        for &entity in list.entries() {
+            // None for stale entries (observers removed on their own).
             let Some(links) = view.get_mut(entity).map(|l| *l) else {
-                debug_assert!(false, "owner list named a missing observer");
                 continue;
             };
+            despawned += 1;
             let Some(var) = self.variables.get_mut(links.variable) else {
                 debug_assert!(false, "observer of a variable not in the table");
                 continue;
@@ -361,11 +360,11 @@ impl<V> Store<V> {
             }
         }
         drop(view);
-        for &entity in &list {
-            let despawned = self.world.despawn(entity).is_ok();
-            debug_assert!(despawned, "owner list named a missing observer");
+        for &entity in list.entries() {
+            // Stale entries fail here too, harmlessly.
+            let _ = self.world.despawn(entity);
         }
-        list.len()
+        despawned
     }
 
     /// Owners that have at least one observer.
@@ -396,20 +395,14 @@ impl<V> Store<V> {
         }
     }
 
-    fn unlink_owner(&mut self, links: Links) {
-        let Some(list) = self.owned.get_mut(links.owner) else {
+    fn unlink_owner(&mut self, owner: OwnerKey) {
+        let Some(list) = self.owned.get_mut(owner) else {
             debug_assert!(false, "observer of an owner without a list");
             return;
         };
-        let slot = links.owner_slot as usize;
-        list.swap_remove(slot);
-        if let Some(&moved) = list.get(slot)
-            && let Ok(l) = self.world.query_one_mut::<&mut Links>(moved)
-        {
-            l.owner_slot = links.owner_slot;
-        }
-        if list.is_empty() {
-            self.owned.remove(links.owner);
+        let world = &self.world;
+        if list.note_removed(|e| world.contains(e)) {
+            self.owned.remove(owner);
         }
     }
 }
