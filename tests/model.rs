@@ -77,6 +77,12 @@ enum Op {
         owner: usize,
         panics: bool,
     },
+    /// `ObserverManager::add_observers`: a batch on one shared callback
+    /// (pairs whose owner is dead are left out).
+    AddSharedObservers {
+        pairs: Vec<(usize, usize)>,
+        panics: bool,
+    },
     /// `ObserverManager::remove_observer` of an observer whose id is known.
     RemoveObserver {
         index: usize,
@@ -152,6 +158,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
             .prop_map(|(var, owner, panics)| Op::AddObserverViaNotifier { var, owner, panics }),
         1 => (var.clone(), owner.clone(), any::<bool>())
             .prop_map(|(var, owner, panics)| Op::AddSharedObserver { var, owner, panics }),
+        1 => (proptest::collection::vec((var.clone(), owner.clone()), 0..6), any::<bool>())
+            .prop_map(|(pairs, panics)| Op::AddSharedObservers { pairs, panics }),
         1 => any::<usize>().prop_map(|index| Op::RemoveObserver { index }),
         1 => any::<usize>().prop_map(|index| Op::RemoveViaNotifier { index }),
         4 => (var.clone(), value.clone(), value.clone())
@@ -763,6 +771,30 @@ fn step(real: &mut Real, model: &mut Model, op: &Op) -> Result<(), TestCaseError
                 id: id.ok(),
             });
             model.add(var, owner, panics, State::Live);
+        }
+        Op::AddSharedObservers { ref pairs, panics } => {
+            let live: Vec<(usize, usize)> = pairs
+                .iter()
+                .map(|&(var, owner)| (var, owner % real.owners.len()))
+                .filter(|&(_, owner)| real.owners[owner].is_some())
+                .collect();
+            let batch = live.iter().filter_map(|&(var, owner)| {
+                real.owners[owner]
+                    .as_ref()
+                    .map(|handle| (VARS[var], handle))
+            });
+            let callback = real.shared[usize::from(panics)];
+            let ids = real.manager.add_observers(callback, batch);
+            prop_assert!(ids.is_ok(), "{ids:?}");
+            let ids = ids.unwrap_or_default();
+            prop_assert_eq!(ids.len(), live.len());
+            for (id, &(var, owner)) in ids.into_iter().zip(&live) {
+                real.observers.push(RealObserver {
+                    own_log: None,
+                    id: Some(id),
+                });
+                model.add(var, owner, panics, State::Live);
+            }
         }
         Op::RemoveObserver { index } => {
             if let Some((k, id)) = pick_known(real, index) {
