@@ -1,9 +1,12 @@
 //! The engine's first figures: fan-out of one change, and a dense tick.
 //!
-//! - `w1_fan_out/{engine,naive}/N`: time of the tick that delivers one change
+//! - `fan_out/{engine,naive}/N`: time of the tick that delivers one change
 //!   to the N observers of one variable (N = 10k, 1M).
-//! - `w2_dense/{engine,naive}/1000000`: 1M observers over 10k variables, every
+//! - `dense/{engine,naive}/1000000`: 1M observers over 10k variables, every
 //!   variable changed once per tick; throughput is notifications per second.
+//!
+//! (Not `w1_fan_out` and `w2_dense`: those are the `peers` bench's groups,
+//! and criterion keeps both under the one `target/criterion`.)
 //!
 //! `naive` is the hand-written baseline: `HashMap<String, Vec<Box<dyn Fn>>>`
 //! calling every callback on one thread. Every callback body is the same: a
@@ -60,7 +63,7 @@ fn naive_notify(map: &HashMap<String, Vec<NaiveCallback>>, name: &str, old: u64,
 }
 
 fn w1_fan_out(c: &mut Criterion) {
-    let mut group = c.benchmark_group("w1_fan_out");
+    let mut group = c.benchmark_group("fan_out");
     group.sample_size(10);
     for &n in &[10_000usize, 1_000_000] {
         group.throughput(Throughput::Elements(n as u64));
@@ -96,7 +99,7 @@ fn w2_dense(c: &mut Criterion) {
     const VARS: usize = 10_000;
     const PER_VAR: usize = 100;
     let total = (VARS * PER_VAR) as u64;
-    let mut group = c.benchmark_group("w2_dense");
+    let mut group = c.benchmark_group("dense");
     group.sample_size(10);
     group.throughput(Throughput::Elements(total));
 

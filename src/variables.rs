@@ -161,6 +161,9 @@ pub(crate) struct Slot {
     pub(crate) callback: CallbackRef,
 }
 
+// What the dispatch loop reads per observer: 16 bytes, as in the floor peer.
+const _: () = assert!(std::mem::size_of::<Slot>() == 16);
+
 /// Which of a variable's lists an observer sits in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Roster {

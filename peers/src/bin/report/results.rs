@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::lines::LINES;
+
 /// One criterion benchmark: its id and median.
 #[derive(Debug, Clone)]
 pub(crate) struct Estimate {
@@ -52,8 +54,16 @@ impl Results {
     /// Reads `criterion/**/new/{benchmark,estimates}.json` and the M1 table.
     pub(crate) fn load(criterion: &Path, m1: &Path) -> Result<Self, String> {
         let mut estimates = Vec::new();
-        for dir in new_dirs(criterion)? {
-            estimates.push(read_estimate(&dir)?);
+        // Only the peers' groups: other benches share `target/criterion`.
+        let mut groups: Vec<&str> = LINES.iter().map(|l| l.group).collect();
+        groups.dedup();
+        for group in groups.into_iter().filter(|&g| g != "m1") {
+            let root = criterion.join(group);
+            if root.is_dir() {
+                for dir in new_dirs(&root)? {
+                    estimates.push(read_estimate(&dir)?);
+                }
+            }
         }
         estimates.sort_by(|a, b| (&a.group, &a.peer, &a.param).cmp(&(&b.group, &b.peer, &b.param)));
         let memory = match fs::read_to_string(m1) {
