@@ -53,7 +53,7 @@ impl CallbackRef {
 
 struct SharedEntry<V> {
     call: Callback<V>,
-    /// Observers whose `Links::callback` names this entry.
+    /// Observers whose roster slot names this entry.
     users: u64,
 }
 

@@ -12,7 +12,7 @@ use crate::variables::Roster;
 /// it (whose `OwnedList` names it). The callback it calls is its variable slot's
 /// (`Slot::callback`), kept once, where the dispatch loop reads it.
 ///
-/// One component rather than three: every spawn and despawn reads and
+/// One component rather than several: every spawn and despawn reads and
 /// writes all of them together, and hecs pays per column (a type lookup, a
 /// cache line, a swap-remove), so one column halves the cost of churn.
 #[derive(Clone, Copy, Debug)]

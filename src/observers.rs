@@ -46,6 +46,15 @@ pub(crate) struct Spawn<V> {
     pub(crate) tick: u64,
 }
 
+/// Swap-removes the observer `links` describes from its variable's roster:
+/// its slot, and the slot moved into its place, whose `Links::slot` must
+/// become `links.slot`.
+fn take_slot(variables: &mut Variables, links: Links) -> Option<(Slot, Option<Slot>)> {
+    variables
+        .get_mut(links.variable)?
+        .swap_remove(links.roster, links.slot as usize)
+}
+
 /// Nanoseconds from `born` to now (saturating: 584 years).
 fn nanos_since(born: Instant) -> u64 {
     u64::try_from(born.elapsed().as_nanos()).unwrap_or(u64::MAX)
@@ -260,9 +269,6 @@ impl<V> Store<V> {
         let Some(var) = self.variables.get(links.variable) else {
             return false;
         };
-        let Some(&slot) = var.roster(links.roster).get(links.slot as usize) else {
-            return false;
-        };
         let frozen = Frozen {
             changes_dispatched: var.changes_dispatched,
             last_delivery_tick: delivery.last_delivery_tick(
@@ -271,7 +277,9 @@ impl<V> Store<V> {
                 None,
             ),
         };
-        self.unlink_variable(links);
+        let Some(slot) = self.unlink_variable(links) else {
+            return false;
+        };
         let Some(var) = self.variables.get_mut(links.variable) else {
             return false;
         };
@@ -310,16 +318,10 @@ impl<V> Store<V> {
         let Ok(links) = self.world.query_one_mut::<&Links>(entity).copied() else {
             return false;
         };
-        let callback = self
-            .variables
-            .get(links.variable)
-            .and_then(|v| v.roster(links.roster).get(links.slot as usize))
-            .map(|slot| slot.callback);
         // Unlink first, then despawn: the moved neighbour is fixed up while
         // this entity's slot is still valid.
-        self.unlink_variable(links);
-        match callback {
-            Some(callback) => self.callbacks.release(callback),
+        match self.unlink_variable(links) {
+            Some(slot) => self.callbacks.release(slot.callback),
             None => debug_assert!(false, "observer missing from its variable's roster"),
         }
         let despawned = self.world.despawn(entity).is_ok();
@@ -346,16 +348,12 @@ impl<V> Store<V> {
                 continue;
             };
             despawned += 1;
-            let Some(var) = self.variables.get_mut(links.variable) else {
-                debug_assert!(false, "observer of a variable not in the table");
+            let Some((slot, moved)) = take_slot(&mut self.variables, links) else {
+                debug_assert!(false, "observer missing from its variable's roster");
                 continue;
             };
-            if let Some(slot) = var.roster(links.roster).get(links.slot as usize) {
-                self.callbacks.release(slot.callback);
-            }
-            if let Some(moved) = var.swap_remove(links.roster, links.slot as usize)
-                && let Some(l) = view.get_mut(moved.entity)
-            {
+            self.callbacks.release(slot.callback);
+            if let Some(l) = moved.and_then(|m| view.get_mut(m.entity)) {
                 l.slot = links.slot;
             }
         }
@@ -383,16 +381,16 @@ impl<V> Store<V> {
         self.world.len() as usize
     }
 
-    fn unlink_variable(&mut self, links: Links) {
-        let Some(var) = self.variables.get_mut(links.variable) else {
-            debug_assert!(false, "observer of a variable not in the table");
-            return;
-        };
-        if let Some(moved) = var.swap_remove(links.roster, links.slot as usize)
-            && let Ok(l) = self.world.query_one_mut::<&mut Links>(moved.entity)
+    /// Takes the observer out of its variable's roster and fixes the
+    /// neighbour moved into its place; returns its slot.
+    fn unlink_variable(&mut self, links: Links) -> Option<Slot> {
+        let (slot, moved) = take_slot(&mut self.variables, links)?;
+        if let Some(m) = moved
+            && let Ok(l) = self.world.query_one_mut::<&mut Links>(m.entity)
         {
             l.slot = links.slot;
         }
+        Some(slot)
     }
 
     fn unlink_owner(&mut self, owner: OwnerKey) {

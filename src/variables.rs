@@ -224,13 +224,21 @@ impl Variable {
         (list.len() - 1) as u32
     }
 
-    /// Swap-removes position `index` of `roster`; returns the slot moved
-    /// into `index`, whose `Links::slot` the caller must fix.
-    pub(crate) fn swap_remove(&mut self, roster: Roster, index: usize) -> Option<Slot> {
+    /// Swap-removes position `index` of `roster`; returns the removed slot
+    /// and the slot moved into `index`, whose `Links::slot` the caller must
+    /// fix. `None` if `index` is out of range.
+    pub(crate) fn swap_remove(
+        &mut self,
+        roster: Roster,
+        index: usize,
+    ) -> Option<(Slot, Option<Slot>)> {
         match roster {
             Roster::Plain => {
-                self.observers.swap_remove(index);
-                self.observers.get(index).copied()
+                if index >= self.observers.len() {
+                    return None;
+                }
+                let removed = self.observers.swap_remove(index);
+                Some((removed, self.observers.get(index).copied()))
             }
             Roster::Policed | Roster::Quarantined => {
                 let others = self.others.as_mut()?;
@@ -238,12 +246,15 @@ impl Variable {
                     Roster::Policed => &mut others.policed,
                     _ => &mut others.quarantined,
                 };
-                list.swap_remove(index);
+                if index >= list.len() {
+                    return None;
+                }
+                let removed = list.swap_remove(index);
                 let moved = list.get(index).copied();
                 if others.policed.is_empty() && others.quarantined.is_empty() {
                     self.others = None;
                 }
-                moved
+                Some((removed, moved))
             }
         }
     }
