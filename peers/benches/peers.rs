@@ -290,51 +290,15 @@ fn w4_owner_sweep(c: &mut Criterion) {
 /// shuffled order (`w6_remove`). Timed: the adds, or the removes.
 fn churn<P: Churn>(c: &mut Criterion) {
     let total = BIG_VARS * BIG_PER_VAR;
-    if filter::wants("w6_add", P::NAME, total) {
-        let mut group = c.benchmark_group("w6_add");
-        heavy(&mut group);
-        group.throughput(Throughput::Elements(total as u64));
-        group.bench_function(BenchmarkId::new(P::NAME, total), |b| {
-            b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    let counters = Counters::new();
-                    let mut peer = P::new(BIG_VARS, 1, &counters);
-                    let start = Instant::now();
-                    populate(&mut peer, BIG_VARS, BIG_PER_VAR, 1, |h| {
-                        black_box(h);
-                    });
-                    timed += start.elapsed();
-                    assert_eq!(peer.observers(), total, "{} lost adds", P::NAME);
-                    drop(peer);
-                }
-                timed
-            })
+    time_adds::<P>(c, "w6_add", |peer| {
+        populate(peer, BIG_VARS, BIG_PER_VAR, 1, |h| {
+            black_box(h);
         });
-        group.finish();
-    }
-    if filter::wants("w6_add_bulk", P::NAME, total) {
-        let mut group = c.benchmark_group("w6_add_bulk");
-        heavy(&mut group);
-        group.throughput(Throughput::Elements(total as u64));
-        let pairs = population(BIG_VARS, BIG_PER_VAR, 1);
-        group.bench_function(BenchmarkId::new(P::NAME, total), |b| {
-            b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    let counters = Counters::new();
-                    let mut peer = P::new(BIG_VARS, 1, &counters);
-                    let start = Instant::now();
-                    black_box(peer.add_bulk(&pairs));
-                    timed += start.elapsed();
-                    assert_eq!(peer.observers(), total, "{} lost adds", P::NAME);
-                    drop(peer);
-                }
-                timed
-            })
-        });
-        group.finish();
-    }
+    });
+    let pairs = population(BIG_VARS, BIG_PER_VAR, 1);
+    time_adds::<P>(c, "w6_add_bulk", |peer| {
+        black_box(peer.add_bulk(&pairs));
+    });
     if filter::wants("w6_remove", P::NAME, total) {
         let mut group = c.benchmark_group("w6_remove");
         heavy(&mut group);
@@ -361,6 +325,33 @@ fn churn<P: Churn>(c: &mut Criterion) {
         });
         group.finish();
     }
+}
+
+/// A W6 add group: `add` fills an empty peer with the 1M observers; timed.
+fn time_adds<P: Churn>(c: &mut Criterion, name: &str, add: impl Fn(&mut P)) {
+    let total = BIG_VARS * BIG_PER_VAR;
+    if !filter::wants(name, P::NAME, total) {
+        return;
+    }
+    let mut group = c.benchmark_group(name);
+    heavy(&mut group);
+    group.throughput(Throughput::Elements(total as u64));
+    group.bench_function(BenchmarkId::new(P::NAME, total), |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                let counters = Counters::new();
+                let mut peer = P::new(BIG_VARS, 1, &counters);
+                let start = Instant::now();
+                add(&mut peer);
+                timed += start.elapsed();
+                assert_eq!(peer.observers(), total, "{} lost adds", P::NAME);
+                drop(peer);
+            }
+            timed
+        })
+    });
+    group.finish();
 }
 
 fn w6_churn(c: &mut Criterion) {
