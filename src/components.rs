@@ -1,45 +1,39 @@
 //! The components of an observer entity: plain data, no behaviour.
 //!
-//! Delivery counts and the last delivery tick are not stored per observer:
-//! they are derived from the variable's counters and the observer's
-//! `Delivery::baseline`, so dispatch writes nothing per observer.
+//! A plain observer's row is one `Links` (16 bytes). What observers
+//! registered together share (registration tick and instant, the baseline
+//! of their delivery count, their variable and roster) sits in their
+//! `Stamp`; delivery counts and the last delivery tick are derived from it
+//! and the variable's counters, so dispatch writes nothing per observer.
+//! Rarer state gets a component of its own, so only the observers that have
+//! it pay for it: `Tally` (panics, primed deliveries), `Frozen`
+//! (quarantine) and `Policed` (policies).
 
 use crate::ids::OwnerKey;
-use crate::variables::Roster;
 
-/// The observer's links into the side tables: the variable it watches and
-/// where it sits in that variable's lists, and the owner whose death ends
-/// it (whose `OwnedList` names it). The callback it calls is its variable slot's
-/// (`Slot::callback`), kept once, where the dispatch loop reads it.
+/// The observer's links into the side tables: its registration stamp (which
+/// names its variable and roster), where it sits in that roster, and the
+/// owner whose death ends it (whose `OwnedList` names it). The callback it
+/// calls is its roster slot's (`Slot::callback`), kept once, where the
+/// dispatch loop reads it.
 ///
 /// One component rather than several: every spawn and despawn reads and
 /// writes all of them together, and hecs pays per column (a type lookup, a
-/// cache line, a swap-remove), so one column halves the cost of churn.
+/// cache line, a swap-remove).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Links {
-    pub(crate) variable: u32,
-    /// Which of the variable's lists holds this observer.
-    pub(crate) roster: Roster,
-    /// Invariant: `variables[variable].roster(roster)[slot].entity` is this entity.
+    /// Index of its `Stamp` in `Store::stamps`.
+    pub(crate) stamp: u32,
+    /// Invariant: `variables[stamp.variable].roster(stamp.roster)[slot].entity`
+    /// is this entity.
     pub(crate) slot: u32,
     pub(crate) owner: OwnerKey,
 }
 
-/// When the observer was registered.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Registered {
-    pub(crate) tick: u64,
-    /// Nanoseconds from the store's `born` to the registration: 8 bytes
-    /// where an `Instant` takes 16.
-    pub(crate) nanos: u64,
-}
-
-/// Delivery bookkeeping of a plain observer (policed ones count in `Policed`).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Delivery {
-    /// The variable's `changes_dispatched` at registration: deliveries so far
-    /// are `changes_dispatched - baseline + extra`.
-    pub(crate) baseline: u64,
+/// Present once an observer has panicked or received a primed value: the
+/// counts that its stamp cannot derive.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Tally {
     /// Deliveries outside the variable's batches (primed current values).
     pub(crate) extra: u32,
     /// Calls of this observer's callback that panicked.
@@ -47,14 +41,23 @@ pub(crate) struct Delivery {
 }
 
 /// Present on a quarantined observer only: its delivery state, fixed at
-/// quarantine (it receives nothing after that). A component of its own so
-/// that every other observer's row stays small.
+/// quarantine (it receives nothing after that).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Frozen {
     /// The variable's `changes_dispatched` at quarantine.
     pub(crate) changes_dispatched: u64,
     /// The last tick that delivered to it.
     pub(crate) last_delivery_tick: Option<u64>,
+}
+
+/// A plain observer's delivery bookkeeping, read from its stamp and tally.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Delivery {
+    /// The variable's `changes_dispatched` at registration: deliveries so far
+    /// are `changes_dispatched - baseline + extra`.
+    pub(crate) baseline: u64,
+    /// `Tally::extra`.
+    pub(crate) extra: u32,
 }
 
 impl Delivery {
@@ -80,7 +83,5 @@ impl Delivery {
     }
 }
 
-// The row every observer pays for (see docs/architecture.md): 52 bytes.
-const _: () = assert!(std::mem::size_of::<Links>() == 20);
-const _: () = assert!(std::mem::size_of::<Registered>() == 16);
-const _: () = assert!(std::mem::size_of::<Delivery>() == 16);
+// The row every observer pays for (see docs/architecture.md).
+const _: () = assert!(std::mem::size_of::<Links>() == 16);

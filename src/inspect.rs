@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::components::{Delivery, Frozen, Links, Registered};
+use crate::components::{Delivery, Frozen, Links, Tally};
 use crate::error::VariableError;
 use crate::ids::{ObserverId, OwnerId, VariableId};
 use crate::manager::ObserverManager;
@@ -43,7 +43,8 @@ pub struct ObserverReport {
     pub owner_alive: bool,
     /// Ticks since registration.
     pub age_ticks: u64,
-    /// Time since registration.
+    /// Time since registration, exact to within a tick: observers of one
+    /// variable registered in the same tick share the instant of the first.
     pub age: Duration,
     /// Changes delivered to it (calls of its callback, panicking ones included).
     pub deliveries: u64,
@@ -111,9 +112,14 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         now: Instant,
     ) -> Option<ObserverReport> {
         let world = &self.store.world;
-        let mut query =
-            world.query_one::<(&Links, &Registered, &Delivery, Option<&Frozen>)>(slot.entity);
-        let (links, registered, delivery, frozen) = query.get().ok()?;
+        let mut query = world.query_one::<(&Links, Option<&Tally>, Option<&Frozen>)>(slot.entity);
+        let (links, tally, frozen) = query.get().ok()?;
+        let stamp = self.store.stamps.get(links.stamp)?;
+        let tally = tally.copied().unwrap_or_default();
+        let delivery = Delivery {
+            baseline: stamp.baseline,
+            extra: tally.extra,
+        };
         let mut policed = world.query_one::<&Policed<V>>(slot.entity);
         let (deliveries, last_delivery_tick) = match policed.get() {
             Ok(p) => (p.delivered, p.last_delivery),
@@ -128,13 +134,13 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             id: self.observer_id(slot.entity),
             owner: OwnerId(links.owner),
             owner_alive: self.shared.owners.is_alive(links.owner),
-            age_ticks: self.tick - registered.tick,
-            age: self.store.age(registered, now),
+            age_ticks: self.tick - stamp.tick,
+            age: self.store.age(stamp, now),
             deliveries,
-            panics: delivery.panics,
+            panics: tally.panics,
             last_delivery_tick,
-            policed: links.roster == Roster::Policed,
-            quarantined: links.roster == Roster::Quarantined,
+            policed: stamp.roster == Roster::Policed,
+            quarantined: stamp.roster == Roster::Quarantined,
         })
     }
 }

@@ -112,6 +112,7 @@ mod observers;
 mod owned;
 mod owners;
 mod policy;
+mod stamps;
 mod stats;
 mod store;
 mod systems;

@@ -271,11 +271,9 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
     {
         let id = self.add_observer_with_policy(var, owner, policy, callback)?;
-        let variable = self
-            .store
-            .world
-            .query_one_mut::<&Links>(id.entity)
-            .map_or(0, |w| w.variable);
+        let stamp = self.store.world.query_one_mut::<&Links>(id.entity);
+        let stamp = stamp.map_or(u32::MAX, |l| l.stamp);
+        let variable = self.store.stamps.get(stamp).map_or(0, |s| s.variable);
         self.store.primed.push(Primed {
             entity: id.entity,
             change: Change {

@@ -9,16 +9,19 @@ use hecs::{ColumnBatch, ColumnBatchType, Entity, World};
 use slotmap::SecondaryMap;
 
 use crate::callbacks::{CallbackRef, Callbacks};
-use crate::components::{Delivery, Frozen, Links, Registered};
+use crate::components::{Delivery, Frozen, Links, Tally};
 use crate::ids::OwnerKey;
 use crate::owned::OwnedList;
 use crate::policy::{Policed, Policy};
+use crate::stamps::{Registration, Stamp, Stamps};
 use crate::systems::Primed;
 use crate::variables::{Interner, Roster, Slot, Variables};
 
 pub(crate) struct Store<V> {
     pub(crate) world: World,
     pub(crate) variables: Variables,
+    /// The registration stamps observers name (`Links::stamp`).
+    pub(crate) stamps: Stamps,
     /// Observers of each owner that has any.
     owned: SecondaryMap<OwnerKey, OwnedList>,
     pub(crate) callbacks: Callbacks<V>,
@@ -49,10 +52,15 @@ pub(crate) struct Spawn<V> {
 /// Swap-removes the observer `links` describes from its variable's roster:
 /// its slot, and the slot moved into its place, whose `Links::slot` must
 /// become `links.slot`.
-fn take_slot(variables: &mut Variables, links: Links) -> Option<(Slot, Option<Slot>)> {
+fn take_slot(
+    variables: &mut Variables,
+    stamps: &Stamps,
+    links: Links,
+) -> Option<(Slot, Option<Slot>)> {
+    let stamp = stamps.get(links.stamp)?;
     variables
-        .get_mut(links.variable)?
-        .swap_remove(links.roster, links.slot as usize)
+        .get_mut(stamp.variable)?
+        .swap_remove(stamp.roster, links.slot as usize)
 }
 
 /// Nanoseconds from `born` to now (saturating: 584 years).
@@ -65,36 +73,15 @@ fn nanos_since(born: Instant) -> u64 {
 const SPAWN_BATCH: usize = 1 << 20;
 
 /// The rows of plain observers with `links`, as a batch of hecs columns.
-/// `None` if a column came out short, which the writers below rule out.
-fn column_batch(
-    links: &[Links],
-    baselines: impl Iterator<Item = u64>,
-    registered: Registered,
-) -> Option<ColumnBatch> {
+/// `None` if the column came out short, which the writer below rules out.
+fn column_batch(links: &[Links]) -> Option<ColumnBatch> {
     let mut columns = ColumnBatchType::new();
-    columns.add::<Links>().add::<Registered>().add::<Delivery>();
+    columns.add::<Links>();
     let builder = columns.into_batch(u32::try_from(links.len()).ok()?);
     {
         let mut writer = builder.writer::<Links>()?;
         for &l in links {
             writer.push(l).ok()?;
-        }
-    }
-    {
-        let mut writer = builder.writer::<Registered>()?;
-        for _ in links {
-            writer.push(registered).ok()?;
-        }
-    }
-    {
-        let mut writer = builder.writer::<Delivery>()?;
-        for baseline in baselines {
-            let delivery = Delivery {
-                baseline,
-                extra: 0,
-                panics: 0,
-            };
-            writer.push(delivery).ok()?;
         }
     }
     builder.build().ok()
@@ -105,6 +92,7 @@ impl<V> Store<V> {
         Store {
             world: World::new(),
             variables: Variables::default(),
+            stamps: Stamps::default(),
             owned: SecondaryMap::new(),
             callbacks: Callbacks::new(),
             born: Instant::now(),
@@ -126,6 +114,7 @@ impl<V> Store<V> {
         self.epoch = self.epoch.wrapping_add(1);
         self.owned = SecondaryMap::new();
         self.variables.release_observer_storage();
+        self.stamps = Stamps::default();
         self.callbacks.release_private_storage();
         self.primed = Vec::new();
         self.waiting = Vec::new();
@@ -156,30 +145,23 @@ impl<V> Store<V> {
             Some(_) => Roster::Policed,
             None => Roster::Plain,
         };
-        let links = Links {
+        let registration = Registration {
             variable,
             roster,
+            tick,
+            baseline: var.changes_dispatched,
+        };
+        let born = self.born;
+        let links = Links {
+            stamp: self
+                .stamps
+                .join(registration, &mut var.stamp, || nanos_since(born)),
             slot: var.roster(roster).len() as u32,
             owner,
         };
-        let common = (
-            links,
-            Registered {
-                tick,
-                nanos: nanos_since(self.born),
-            },
-            Delivery {
-                baseline: var.changes_dispatched,
-                extra: 0,
-                panics: 0,
-            },
-        );
         let entity = match policy {
-            Some(policy) => {
-                let (l, r, d) = common;
-                self.world.spawn((l, r, d, Policed::new(policy)))
-            }
-            None => self.world.spawn(common),
+            Some(policy) => self.world.spawn((links, Policed::new(policy))),
+            None => self.world.spawn((links,)),
         };
         let slot = var.push(roster, Slot { entity, callback });
         debug_assert_eq!(slot, links.slot);
@@ -201,17 +183,10 @@ impl<V> Store<V> {
         tick: u64,
     ) -> Vec<Entity> {
         self.variables.sync(interner);
-        let nanos = nanos_since(self.born);
         let mut entities = Vec::with_capacity(observers.len());
         for chunk in observers.chunks(SPAWN_BATCH) {
-            let links = self.link_many(chunk, callback);
-            let baselines = links.iter().map(|l| {
-                self.variables
-                    .get(l.variable)
-                    .map_or(0, |v| v.changes_dispatched)
-            });
-            let registered = Registered { tick, nanos };
-            let Some(batch) = column_batch(&links, baselines, registered) else {
+            let links = self.link_many(chunk, callback, tick);
+            let Some(batch) = column_batch(&links) else {
                 debug_assert!(false, "column batch left incomplete");
                 continue;
             };
@@ -219,7 +194,9 @@ impl<V> Store<V> {
             entities.extend(self.world.spawn_column_batch(batch));
             // The indexes hold dangling entities until now.
             for (links, &entity) in links.iter().zip(&entities[first..]) {
-                if let Some(var) = self.variables.get_mut(links.variable) {
+                if let Some(var) = self.stamps.get(links.stamp).map(|s| s.variable)
+                    && let Some(var) = self.variables.get_mut(var)
+                {
                     var.observers[links.slot as usize].entity = entity;
                 }
                 if let Some(owned) = self.owned.get_mut(links.owner) {
@@ -232,8 +209,15 @@ impl<V> Store<V> {
     }
 
     /// Reserves each new observer's places in its variable's roster and its
-    /// owner's list, holding `Entity::DANGLING` there; returns their `Links`.
-    fn link_many(&mut self, observers: &[(u32, OwnerKey)], callback: CallbackRef) -> Vec<Links> {
+    /// owner's list, holding `Entity::DANGLING` there, and stamps it;
+    /// returns their `Links`.
+    fn link_many(
+        &mut self,
+        observers: &[(u32, OwnerKey)],
+        callback: CallbackRef,
+        tick: u64,
+    ) -> Vec<Links> {
+        let born = self.born;
         let mut links = Vec::with_capacity(observers.len());
         for &(variable, owner) in observers {
             let Some(var) = self.variables.get_mut(variable) else {
@@ -244,14 +228,18 @@ impl<V> Store<V> {
                 debug_assert!(false, "spawn_many with a swept owner");
                 continue;
             }
-            let entity = Entity::DANGLING;
-            let slot = var.push(Roster::Plain, Slot { entity, callback });
-            links.push(Links {
+            let registration = Registration {
                 variable,
                 roster: Roster::Plain,
-                slot,
-                owner,
-            });
+                tick,
+                baseline: var.changes_dispatched,
+            };
+            let stamp = self
+                .stamps
+                .join(registration, &mut var.stamp, || nanos_since(born));
+            let entity = Entity::DANGLING;
+            let slot = var.push(Roster::Plain, Slot { entity, callback });
+            links.push(Links { stamp, slot, owner });
         }
         links
     }
@@ -259,15 +247,23 @@ impl<V> Store<V> {
     /// Moves an observer to the quarantine: it stays listed but is never
     /// called again. False if it is gone or already quarantined.
     pub(crate) fn quarantine(&mut self, entity: Entity) -> bool {
-        let Ok((links, delivery)) = self.world.query_one_mut::<(&Links, &Delivery)>(entity) else {
+        let Ok((links, tally)) = self.world.query_one_mut::<(&Links, Option<&Tally>)>(entity)
+        else {
             return false;
         };
-        if links.roster == Roster::Quarantined {
+        let (links, extra) = (*links, tally.map_or(0, |t| t.extra));
+        let Some(&stamp) = self.stamps.get(links.stamp) else {
+            return false;
+        };
+        if stamp.roster == Roster::Quarantined {
             return false;
         }
-        let (links, delivery) = (*links, *delivery);
-        let Some(var) = self.variables.get(links.variable) else {
+        let Some(var) = self.variables.get(stamp.variable) else {
             return false;
+        };
+        let delivery = Delivery {
+            baseline: stamp.baseline,
+            extra,
         };
         let frozen = Frozen {
             changes_dispatched: var.changes_dispatched,
@@ -280,12 +276,15 @@ impl<V> Store<V> {
         let Some(slot) = self.unlink_variable(links) else {
             return false;
         };
-        let Some(var) = self.variables.get_mut(links.variable) else {
+        let Some(var) = self.variables.get_mut(stamp.variable) else {
             return false;
         };
         let position = var.push(Roster::Quarantined, slot);
-        if let Ok(l) = self.world.query_one_mut::<&mut Links>(entity) {
-            l.roster = Roster::Quarantined;
+        let restamped = self.stamps.restamp(links.stamp, Roster::Quarantined);
+        if let Ok(l) = self.world.query_one_mut::<&mut Links>(entity)
+            && let Some(restamped) = restamped
+        {
+            l.stamp = restamped;
             l.slot = position;
         }
         let inserted = self.world.insert_one(entity, frozen).is_ok();
@@ -326,6 +325,7 @@ impl<V> Store<V> {
         }
         let despawned = self.world.despawn(entity).is_ok();
         debug_assert!(despawned);
+        self.stamps.release(links.stamp);
         // After the despawn: compaction keeps only entities still alive.
         self.unlink_owner(links.owner);
         true
@@ -348,11 +348,12 @@ impl<V> Store<V> {
                 continue;
             };
             despawned += 1;
-            let Some((slot, moved)) = take_slot(&mut self.variables, links) else {
+            let Some((slot, moved)) = take_slot(&mut self.variables, &self.stamps, links) else {
                 debug_assert!(false, "observer missing from its variable's roster");
                 continue;
             };
             self.callbacks.release(slot.callback);
+            self.stamps.release(links.stamp);
             if let Some(l) = moved.and_then(|m| view.get_mut(m.entity)) {
                 l.slot = links.slot;
             }
@@ -365,15 +366,24 @@ impl<V> Store<V> {
         despawned
     }
 
+    /// The observer's `Tally`, added (zeroed) on first use; `None` if the
+    /// observer is gone.
+    pub(crate) fn tally(&mut self, entity: Entity) -> Option<&mut Tally> {
+        if !self.world.satisfies::<&Tally>(entity) {
+            self.world.insert_one(entity, Tally::default()).ok()?;
+        }
+        self.world.query_one_mut::<&mut Tally>(entity).ok()
+    }
+
     /// Owners that have at least one observer.
     pub(crate) fn owners(&self) -> impl Iterator<Item = OwnerKey> + '_ {
         self.owned.keys()
     }
 
-    /// How long ago an observer registered at `registered` was, at `now`.
-    pub(crate) fn age(&self, registered: &Registered, now: Instant) -> Duration {
+    /// How long ago observers stamped with `stamp` registered, at `now`.
+    pub(crate) fn age(&self, stamp: &Stamp, now: Instant) -> Duration {
         now.saturating_duration_since(self.born)
-            .saturating_sub(Duration::from_nanos(registered.nanos))
+            .saturating_sub(Duration::from_nanos(stamp.nanos))
     }
 
     /// Observers currently alive in the world.
@@ -384,7 +394,7 @@ impl<V> Store<V> {
     /// Takes the observer out of its variable's roster and fixes the
     /// neighbour moved into its place; returns its slot.
     fn unlink_variable(&mut self, links: Links) -> Option<Slot> {
-        let (slot, moved) = take_slot(&mut self.variables, links)?;
+        let (slot, moved) = take_slot(&mut self.variables, &self.stamps, links)?;
         if let Some(m) = moved
             && let Ok(l) = self.world.query_one_mut::<&mut Links>(m.entity)
         {

@@ -179,8 +179,8 @@ pub(crate) enum Roster {
 pub(crate) struct Variable {
     pub(crate) name: Arc<str>,
     /// Plain observers. Invariant: each `observers[i].entity` has a `Links`
-    /// component with `roster == Plain` and `slot == i` (likewise for the
-    /// other rosters).
+    /// component with `slot == i` whose stamp names this variable and
+    /// `Roster::Plain` (likewise for the other rosters).
     pub(crate) observers: SmallVec<[Slot; 1]>,
     /// Policed and quarantined observers, allocated on first use.
     others: Option<Box<OtherRosters>>,
@@ -191,6 +191,9 @@ pub(crate) struct Variable {
     pub(crate) notifications: u64,
     /// The last tick that dispatched a change of this variable.
     pub(crate) last_dispatch_tick: Option<u64>,
+    /// Its open registration stamp, which plain observers registered in the
+    /// same tick join (see `Stamps::join`).
+    pub(crate) stamp: Option<u32>,
 }
 
 #[derive(Default)]
@@ -304,6 +307,7 @@ impl Variables {
             changes_dispatched: 0,
             notifications: 0,
             last_dispatch_tick: None,
+            stamp: None,
         }));
     }
 
@@ -325,6 +329,7 @@ impl Variables {
             debug_assert_eq!(var.len(), 0);
             var.observers = SmallVec::new();
             var.others = None;
+            var.stamp = None;
         }
     }
 }

@@ -3,7 +3,6 @@
 use hecs::Entity;
 
 use crate::change::Change;
-use crate::components::Delivery;
 use crate::observers::Store;
 use crate::systems::collect::Batch;
 use crate::systems::dispatch::Panicked;
@@ -38,11 +37,11 @@ pub(crate) fn account<V>(
         }
     }
     for panic in panics {
-        let Ok(delivery) = store.world.query_one_mut::<&mut Delivery>(panic.entity) else {
+        let Some(tally) = store.tally(panic.entity) else {
             continue;
         };
-        delivery.panics = delivery.panics.saturating_add(1);
-        if quarantine_after.is_some_and(|limit| delivery.panics >= limit)
+        tally.panics = tally.panics.saturating_add(1);
+        if quarantine_after.is_some_and(|limit| tally.panics >= limit)
             && store.quarantine(panic.entity)
         {
             accounted.quarantined += 1;

@@ -12,7 +12,7 @@ use smallvec::SmallVec;
 
 use crate::callbacks::{CallbackRef, Callbacks};
 use crate::change::{Change, Metadata, Notification};
-use crate::components::{Delivery, Links};
+use crate::components::Links;
 use crate::ids::{IdScope, ObserverId, VariableId};
 use crate::observers::Store;
 use crate::policy::{Pending, Policed};
@@ -104,20 +104,23 @@ pub(crate) fn deliver_primed<V: Send + Sync + 'static>(
         let Ok(links) = store.world.query_one_mut::<&Links>(entity).copied() else {
             continue; // removed before its first tick
         };
-        if links.roster == Roster::Quarantined {
+        let Some(&stamp) = store.stamps.get(links.stamp) else {
+            continue;
+        };
+        if stamp.roster == Roster::Quarantined {
             continue;
         }
-        let Some(var) = store.variables.get(links.variable) else {
+        let Some(var) = store.variables.get(stamp.variable) else {
             continue;
         };
         let name = Arc::clone(&var.name);
-        let Some(slot) = var.roster(links.roster).get(links.slot as usize) else {
+        let Some(slot) = var.roster(stamp.roster).get(links.slot as usize) else {
             continue;
         };
         let target = Target::new(
             &store.callbacks,
             slot.callback,
-            links.variable,
+            stamp.variable,
             &name,
             entity,
             ids,
@@ -127,10 +130,10 @@ pub(crate) fn deliver_primed<V: Send + Sync + 'static>(
         if let Ok(policed) = store.world.query_one_mut::<&mut Policed<V>>(entity) {
             policed.delivered += 1;
             policed.last_delivery = Some(tick);
-        } else if let Ok(delivery) = store.world.query_one_mut::<&mut Delivery>(entity) {
-            delivery.extra = delivery.extra.saturating_add(1);
+        } else if let Some(tally) = store.tally(entity) {
+            tally.extra = tally.extra.saturating_add(1);
         }
-        if let Some(var) = store.variables.get_mut(links.variable) {
+        if let Some(var) = store.variables.get_mut(stamp.variable) {
             var.notifications += 1;
         }
     }
@@ -262,13 +265,16 @@ fn deliver_waiting<V: Send + Sync + 'static>(
         if policed.pending.is_none() {
             return false; // delivered with this tick's changes
         }
-        if !policed.window_open(tick) || links.roster == Roster::Quarantined {
-            return true;
-        }
-        let Some(var) = store.variables.get_mut(links.variable) else {
+        let Some(stamp) = store.stamps.get(links.stamp) else {
             return false;
         };
-        let Some(slot) = var.roster(links.roster).get(links.slot as usize) else {
+        if !policed.window_open(tick) || stamp.roster == Roster::Quarantined {
+            return true;
+        }
+        let Some(var) = store.variables.get_mut(stamp.variable) else {
+            return false;
+        };
+        let Some(slot) = var.roster(stamp.roster).get(links.slot as usize) else {
             return false;
         };
         let callback = slot.callback;
@@ -276,7 +282,7 @@ fn deliver_waiting<V: Send + Sync + 'static>(
         let target = Target::new(
             &store.callbacks,
             callback,
-            links.variable,
+            stamp.variable,
             &var.name,
             entity,
             ids,
