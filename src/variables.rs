@@ -76,11 +76,15 @@ impl Interner {
                     return Ok(id);
                 }
                 let mut table = self.table.write().unwrap_or_else(PoisonError::into_inner);
-                let next = table.names.len() as u32;
-                let index = *table.ids.entry(Arc::from(name)).or_insert(next);
-                if index == next {
-                    table.names.push(Arc::from(name));
+                // Another thread may have interned it since the read above.
+                if let Some(&index) = table.ids.get(name) {
+                    return Ok(self.id(index));
                 }
+                let index = table.names.len() as u32;
+                // One allocation, shared by both directions of the table.
+                let name: Arc<str> = Arc::from(name);
+                table.ids.insert(Arc::clone(&name), index);
+                table.names.push(name);
                 Ok(self.id(index))
             }
         }
