@@ -1,53 +1,94 @@
 //! The callback registry: one function can serve many observers.
 //!
 //! Shared callbacks (registered by the user, addressed by `CallbackId`) and
-//! private ones (one closure per `add_observer`) live in separate maps: the
-//! private map is dropped whole when the last observer goes, so its slots do
+//! private ones (one closure per `add_observer`) live in separate tables,
+//! each a `Vec` addressed by index with a free list of vacant indices. The
+//! private table is freed whole when the last observer goes, so its slots do
 //! not outlive a burst of observers.
+//!
+//! An observer names its callback by index alone (`CallbackRef`, 4 bytes of
+//! its roster slot); only the `CallbackKey` inside a user's `CallbackId`
+//! carries a generation, because only it can outlive what it names.
+//!
+//! Costs: lookups, inserts and removals are O(1). A shared entry takes
+//! 32 bytes of table, a private one 16, plus the boxed closure if it
+//! captures anything.
 
-use slotmap::{Key, KeyData, SlotMap};
+use std::fmt;
+use std::num::NonZeroU32;
 
 use crate::change::Notification;
 use crate::error::UnregisterCallbackError;
-use crate::ids::{CallbackKey, PrivateCallbackKey};
+use crate::ids::CallbackKey;
 
 /// A callback as stored: shared by reference across dispatch threads.
 pub type Callback<V> = Box<dyn Fn(&Notification<'_, V>) + Send + Sync>;
 
-/// Which callback an observer calls: a shared or a private key, packed in
-/// one integer so the dispatch loop compares one word per observer.
+/// Which callback an observer calls: a shared or a private entry, packed in
+/// one `u32` so the roster slot stays small and the dispatch loop compares
+/// one word per observer.
 ///
-/// Layout: the key's `KeyData::as_ffi` (version in the high half, slot index
-/// in the low half) with bit 31 set for private keys. Invariant: slot indices
-/// stay below 2^31, which holds while each private callback (a boxed closure,
-/// 16 bytes or more) fits in memory alongside its observer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct CallbackRef(u64);
+/// Layout: [`PRIVATE_BIT`] set for a private callback, clear for a shared
+/// one; the other bits are the entry's index in its table.
+///
+/// ```text
+///  31 30                                            0
+/// +--+-----------------------------------------------+
+/// |P |  index into `shared` (P = 0) or `private` (P = 1)
+/// +--+-----------------------------------------------+
+/// ```
+///
+/// There is no generation, because the entry a `CallbackRef` names cannot be
+/// freed while the ref exists (it lives in exactly one roster slot): a shared
+/// entry counts its observers (`acquire` / `release`) and `unregister`
+/// refuses with `UnregisterCallbackError::InUse` while any remain; a private
+/// entry belongs to one observer and only `release`, when that observer
+/// goes, frees it. So an index is never reused under a ref to its old entry.
+///
+/// Indices stay below [`MAX_INDEX`]: a table grows only when it has no
+/// vacant index, so each index below its length held a live callback at one
+/// time; 2^31 of them would take 32 GiB of table or more (and for private
+/// ones an observer each) before the closures themselves. This is an
+/// invariant of memory, not a check: `next_index` asserts it in debug
+/// builds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CallbackRef(u32);
 
-/// The bit of `CallbackRef` that marks a private key.
-const PRIVATE_BIT: u64 = 1 << 31;
+/// The bit of `CallbackRef` that marks a private callback.
+const PRIVATE_BIT: u32 = 1 << 31;
 
-/// A `CallbackRef` unpacked.
-enum Which {
-    Shared(CallbackKey),
-    Private(PrivateCallbackKey),
-}
+/// Indices of either table stay below this (see `CallbackRef`).
+pub(crate) const MAX_INDEX: u32 = PRIVATE_BIT;
 
 impl CallbackRef {
     pub(crate) fn shared(key: CallbackKey) -> Self {
-        CallbackRef(key.data().as_ffi())
+        debug_assert!(key.index < MAX_INDEX, "shared index out of range");
+        CallbackRef(key.index)
     }
 
-    fn private(key: PrivateCallbackKey) -> Self {
-        CallbackRef(key.data().as_ffi() | PRIVATE_BIT)
+    fn private(index: u32) -> Self {
+        debug_assert!(index < MAX_INDEX, "private index out of range");
+        CallbackRef(index | PRIVATE_BIT)
     }
 
-    fn which(self) -> Which {
-        if self.0 & PRIVATE_BIT == 0 {
-            Which::Shared(KeyData::from_ffi(self.0).into())
+    fn is_private(self) -> bool {
+        self.0 & PRIVATE_BIT != 0
+    }
+
+    /// The index in the table `is_private` selects.
+    fn index(self) -> u32 {
+        self.0 & !PRIVATE_BIT
+    }
+}
+
+impl fmt::Debug for CallbackRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let table = if self.is_private() {
+            "private"
         } else {
-            Which::Private(KeyData::from_ffi(self.0 & !PRIVATE_BIT).into())
-        }
+            "shared"
+        };
+        write!(f, "CallbackRef({table} {})", self.index())
     }
 }
 
@@ -57,34 +98,84 @@ struct SharedEntry<V> {
     users: u64,
 }
 
+/// One index of the shared table.
+struct SharedSlot<V> {
+    /// Bumped each time the entry here is freed: a `CallbackKey` names the
+    /// entry only while its generation is this one.
+    generation: NonZeroU32,
+    entry: Option<SharedEntry<V>>,
+}
+
 pub(crate) struct Callbacks<V> {
-    shared: SlotMap<CallbackKey, SharedEntry<V>>,
-    /// One entry per observer that brought its own closure.
-    private: SlotMap<PrivateCallbackKey, Callback<V>>,
+    /// Shared callbacks by `CallbackKey::index`.
+    shared: Vec<SharedSlot<V>>,
+    /// Vacant indices of `shared`, reused last freed first. Invariant: every
+    /// vacant index except the retired ones (see `unregister`).
+    shared_free: Vec<u32>,
+    /// Occupied indices of `shared`.
+    shared_len: usize,
+    /// One entry per observer that brought its own closure, by
+    /// `CallbackRef` index.
+    private: Vec<Option<Callback<V>>>,
+    /// Vacant indices of `private`. Invariant: exactly the `None` entries.
+    private_free: Vec<u32>,
 }
 
 impl<V> Callbacks<V> {
     pub(crate) fn new() -> Self {
         Callbacks {
-            shared: SlotMap::with_key(),
-            private: SlotMap::with_key(),
+            shared: Vec::new(),
+            shared_free: Vec::new(),
+            shared_len: 0,
+            private: Vec::new(),
+            private_free: Vec::new(),
         }
     }
 
     /// Registers a shared callback, kept until unregistered.
     pub(crate) fn register(&mut self, call: Callback<V>) -> CallbackKey {
-        self.shared.insert(SharedEntry { call, users: 0 })
+        let entry = Some(SharedEntry { call, users: 0 });
+        self.shared_len += 1;
+        if let Some(index) = self.shared_free.pop() {
+            match self.shared.get_mut(index as usize) {
+                Some(slot) if slot.entry.is_none() => {
+                    slot.entry = entry;
+                    let generation = slot.generation;
+                    return CallbackKey { index, generation };
+                }
+                _ => debug_assert!(false, "free shared index {index} is not vacant"),
+            }
+        }
+        let index = next_index(self.shared.len());
+        let generation = NonZeroU32::MIN;
+        self.shared.push(SharedSlot { generation, entry });
+        CallbackKey { index, generation }
     }
 
     /// Stores the closure of one observer; dropped when that observer goes.
     pub(crate) fn insert_private(&mut self, call: Callback<V>) -> CallbackRef {
-        CallbackRef::private(self.private.insert(call))
+        if let Some(index) = self.private_free.pop() {
+            match self.private.get_mut(index as usize) {
+                Some(vacant) if vacant.is_none() => {
+                    *vacant = Some(call);
+                    return CallbackRef::private(index);
+                }
+                _ => debug_assert!(false, "free private index {index} is not vacant"),
+            }
+        }
+        let index = next_index(self.private.len());
+        self.private.push(Some(call));
+        CallbackRef::private(index)
     }
 
+    /// The callback an observer calls; `None` only if the invariant of
+    /// `CallbackRef` is broken.
     pub(crate) fn get(&self, callback: CallbackRef) -> Option<&Callback<V>> {
-        match callback.which() {
-            Which::Shared(key) => self.shared.get(key).map(|e| &e.call),
-            Which::Private(key) => self.private.get(key),
+        let index = callback.index() as usize;
+        if callback.is_private() {
+            self.private.get(index)?.as_ref()
+        } else {
+            self.shared.get(index)?.entry.as_ref().map(|e| &e.call)
         }
     }
 
@@ -95,7 +186,7 @@ impl<V> Callbacks<V> {
 
     /// Counts `n` more observers of a shared callback; false if it is gone.
     pub(crate) fn acquire_many(&mut self, key: CallbackKey, n: u64) -> bool {
-        match self.shared.get_mut(key) {
+        match self.shared_entry_mut(key) {
             Some(entry) => {
                 entry.users = entry.users.saturating_add(n);
                 true
@@ -107,46 +198,222 @@ impl<V> Callbacks<V> {
     /// One observer of `callback` is gone: drop a private callback, or
     /// count one user fewer of a shared one.
     pub(crate) fn release(&mut self, callback: CallbackRef) {
-        match callback.which() {
-            Which::Private(key) => {
-                let removed = self.private.remove(key);
-                debug_assert!(removed.is_some(), "released a private callback twice");
+        let index = callback.index();
+        if callback.is_private() {
+            let removed = self.private.get_mut(index as usize).and_then(Option::take);
+            debug_assert!(removed.is_some(), "released a private callback twice");
+            if removed.is_some() {
+                self.private_free.push(index);
             }
-            Which::Shared(key) => {
-                let Some(entry) = self.shared.get_mut(key) else {
-                    debug_assert!(false, "released a shared callback that is gone");
-                    return;
-                };
-                debug_assert!(entry.users > 0, "callback user count underflow");
-                entry.users = entry.users.saturating_sub(1);
-            }
+            // Dropped last: a panicking `Drop` leaves the table consistent.
+            drop(removed);
+            return;
         }
+        let entry = self.shared.get_mut(index as usize);
+        let Some(entry) = entry.and_then(|slot| slot.entry.as_mut()) else {
+            debug_assert!(false, "released a shared callback that is gone");
+            return;
+        };
+        debug_assert!(entry.users > 0, "callback user count underflow");
+        entry.users = entry.users.saturating_sub(1);
     }
 
     /// Removes a shared callback that no observer uses.
     pub(crate) fn unregister(&mut self, key: CallbackKey) -> Result<(), UnregisterCallbackError> {
-        match self.shared.get(key) {
-            Some(entry) if entry.users > 0 => Err(UnregisterCallbackError::InUse {
-                observers: u32::try_from(entry.users).unwrap_or(u32::MAX),
-            }),
-            Some(_) => {
-                self.shared.remove(key);
-                Ok(())
+        let slot = match self.shared.get_mut(key.index as usize) {
+            Some(slot) if slot.generation == key.generation => slot,
+            _ => return Err(UnregisterCallbackError::NotFound),
+        };
+        match &slot.entry {
+            None => return Err(UnregisterCallbackError::NotFound),
+            Some(entry) if entry.users > 0 => {
+                let observers = u32::try_from(entry.users).unwrap_or(u32::MAX);
+                return Err(UnregisterCallbackError::InUse { observers });
             }
-            None => Err(UnregisterCallbackError::NotFound),
+            Some(_) => {}
         }
+        let removed = slot.entry.take();
+        // An index whose generation cannot grow is retired, never reused, so
+        // no key of the entry just freed can name a later one.
+        if let Some(next) = slot.generation.checked_add(1) {
+            slot.generation = next;
+            self.shared_free.push(key.index);
+        }
+        self.shared_len -= 1;
+        // Dropped last: a panicking `Drop` leaves the table consistent.
+        drop(removed);
+        Ok(())
     }
 
-    /// Frees the private map's slots; only valid when no observer exists.
+    /// Frees the private table; only valid when no observer exists.
     pub(crate) fn release_private_storage(&mut self) {
-        debug_assert!(self.private.is_empty(), "private callbacks still in use");
-        if self.private.is_empty() {
-            self.private = SlotMap::with_key();
+        let empty = self.private_len() == 0;
+        debug_assert!(empty, "private callbacks still in use");
+        if empty {
+            debug_assert!(self.private.iter().all(Option::is_none));
+            self.private = Vec::new();
+            self.private_free = Vec::new();
         }
     }
 
     /// Callbacks stored: shared ones plus one per observer with its own closure.
     pub(crate) fn len(&self) -> usize {
-        self.shared.len() + self.private.len()
+        self.shared_len + self.private_len()
+    }
+
+    fn private_len(&self) -> usize {
+        self.private.len().saturating_sub(self.private_free.len())
+    }
+
+    /// The shared entry `key` names, if it is still registered.
+    fn shared_entry_mut(&mut self, key: CallbackKey) -> Option<&mut SharedEntry<V>> {
+        let slot = self.shared.get_mut(key.index as usize)?;
+        if slot.generation != key.generation {
+            return None;
+        }
+        slot.entry.as_mut()
+    }
+}
+
+/// The index of a new entry pushed on a table of `len` entries.
+fn next_index(len: usize) -> u32 {
+    debug_assert!(len < MAX_INDEX as usize, "callback index overflow");
+    len as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::error::AddObserverError;
+    use crate::{Metadata, ObserverManager};
+
+    /// A callback that counts its calls in `calls`.
+    fn counting(calls: &Arc<AtomicU32>) -> Callback<u32> {
+        let calls = Arc::clone(calls);
+        Box::new(move |_| {
+            calls.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+
+    #[test]
+    fn stale_key_is_rejected_after_its_index_is_reused() {
+        let mut callbacks = Callbacks::<u32>::new();
+        let stale = callbacks.register(Box::new(|_| {}));
+        assert_eq!(callbacks.unregister(stale), Ok(()));
+        let fresh = callbacks.register(Box::new(|_| {}));
+        assert_eq!(fresh.index, stale.index, "the index is reused");
+        assert_ne!(fresh.generation, stale.generation);
+
+        assert!(!callbacks.acquire(stale));
+        assert!(!callbacks.acquire_many(stale, 0));
+        assert_eq!(
+            callbacks.unregister(stale),
+            Err(UnregisterCallbackError::NotFound)
+        );
+        assert_eq!(callbacks.unregister(fresh), Ok(()), "no user was counted");
+        assert_eq!(callbacks.len(), 0);
+    }
+
+    #[test]
+    fn stale_callback_id_is_rejected_and_never_calls_the_new_callback() {
+        let mut manager = ObserverManager::<u32>::new();
+        let owner = manager.owner();
+        let old_calls = Arc::new(AtomicU32::new(0));
+        let new_calls = Arc::new(AtomicU32::new(0));
+        let stale = manager.register_callback(counting(&old_calls));
+        assert_eq!(manager.unregister_callback(stale), Ok(()));
+        let fresh = manager.register_callback(counting(&new_calls));
+        assert_eq!(fresh.key.index, stale.key.index, "the index is reused");
+        assert_ne!(fresh, stale);
+
+        let unknown = AddObserverError::UnknownCallback;
+        let added = manager.add_observer_with("x", &owner, stale);
+        assert_eq!(added.unwrap_err(), unknown);
+        let added = manager.add_observers(stale, [("x", &owner)]);
+        assert_eq!(added.unwrap_err(), unknown);
+        let notifier = manager.notifier();
+        assert_eq!(notifier.add_observer_with("x", &owner, stale), Ok(()));
+        let report = manager.tick();
+        assert_eq!((report.commands_skipped, manager.total_observers()), (1, 0));
+        assert_eq!(
+            manager.unregister_callback(stale),
+            Err(UnregisterCallbackError::NotFound)
+        );
+
+        manager.add_observer_with("x", &owner, fresh).unwrap();
+        manager.notify("x", 0, 1, Metadata::default()).unwrap();
+        manager.tick();
+        assert_eq!(old_calls.load(Ordering::Relaxed), 0);
+        assert_eq!(new_calls.load(Ordering::Relaxed), 1);
+        let in_use = Err(UnregisterCallbackError::InUse { observers: 1 });
+        assert_eq!(manager.unregister_callback(fresh), in_use);
+    }
+
+    #[test]
+    fn index_whose_generation_is_exhausted_is_retired() {
+        let mut callbacks = Callbacks::<u32>::new();
+        let key = callbacks.register(Box::new(|_| {}));
+        callbacks.shared[key.index as usize].generation = NonZeroU32::MAX;
+        let key = CallbackKey {
+            generation: NonZeroU32::MAX,
+            ..key
+        };
+        assert_eq!(callbacks.unregister(key), Ok(()));
+        let next = callbacks.register(Box::new(|_| {}));
+        assert_ne!(next.index, key.index, "a retired index is never reused");
+        assert!(!callbacks.acquire(key));
+        assert_eq!(callbacks.len(), 1);
+    }
+
+    #[test]
+    fn private_indices_are_reused_after_release() {
+        let mut callbacks = Callbacks::<u32>::new();
+        let first = callbacks.insert_private(Box::new(|_| {}));
+        let second = callbacks.insert_private(Box::new(|_| {}));
+        assert_ne!(first, second);
+        callbacks.release(first);
+        assert!(callbacks.get(first).is_none());
+        let third = callbacks.insert_private(Box::new(|_| {}));
+        assert_eq!(third, first, "the released index is reused");
+        assert_eq!(callbacks.private.len(), 2, "the table did not grow");
+        assert_eq!(callbacks.len(), 2);
+
+        callbacks.release(second);
+        callbacks.release(third);
+        assert_eq!(callbacks.len(), 0);
+        callbacks.release_private_storage();
+        assert_eq!(callbacks.private.capacity(), 0);
+        assert_eq!(callbacks.private_free.capacity(), 0);
+    }
+
+    #[test]
+    fn shared_and_private_refs_of_one_index_name_different_callbacks() {
+        let mut callbacks = Callbacks::<u32>::new();
+        let key = callbacks.register(Box::new(|_| {}));
+        let shared = CallbackRef::shared(key);
+        let private = callbacks.insert_private(Box::new(|_| {}));
+        assert_eq!(shared.index(), private.index());
+        assert_ne!(shared, private);
+        let stored_shared = callbacks.shared[0].entry.as_ref().map(|e| &e.call);
+        let stored_private = callbacks.private[0].as_ref();
+        assert!(std::ptr::eq(
+            callbacks.get(shared).unwrap(),
+            stored_shared.unwrap()
+        ));
+        assert!(std::ptr::eq(
+            callbacks.get(private).unwrap(),
+            stored_private.unwrap()
+        ));
+        assert_eq!(format!("{private:?}"), "CallbackRef(private 0)");
+    }
+
+    #[test]
+    fn table_entries_are_as_small_as_documented() {
+        assert_eq!(size_of::<SharedSlot<u32>>(), 32);
+        assert_eq!(size_of::<Option<Callback<u32>>>(), 16);
+        assert_eq!(size_of::<CallbackRef>(), 4);
     }
 }

@@ -5,6 +5,7 @@
 //! an unrelated observer.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use hecs::Entity;
@@ -12,10 +13,18 @@ use hecs::Entity;
 slotmap::new_key_type! {
     /// Key of an owner in the owner table.
     pub(crate) struct OwnerKey;
-    /// Key of a shared callback in the callback registry.
-    pub(crate) struct CallbackKey;
-    /// Key of an observer's own callback in the callback registry.
-    pub(crate) struct PrivateCallbackKey;
+}
+
+/// Key of a shared callback in the callback registry: an index into its
+/// storage and the generation of that index when the callback was stored.
+///
+/// The registry bumps an index's generation each time it frees the entry
+/// there, so a key of an unregistered callback never names a later one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct CallbackKey {
+    /// Invariant: below `callbacks::MAX_INDEX` (see `CallbackRef`).
+    pub(crate) index: u32,
+    pub(crate) generation: NonZeroU32,
 }
 
 /// Tag that tells managers apart; unique per process.
@@ -151,8 +160,6 @@ pub struct CallbackId {
 
 impl fmt::Debug for CallbackId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use slotmap::Key;
-        let bits = self.key.data().as_ffi();
-        write!(f, "CallbackId({}v{})", bits as u32, bits >> 32)
+        write!(f, "CallbackId({}v{})", self.key.index, self.key.generation)
     }
 }
