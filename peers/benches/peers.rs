@@ -277,8 +277,55 @@ fn owner_sweep<P: Owners>(c: &mut Criterion) {
     group.finish();
 }
 
+/// W4's reference, `hecs-despawn`: one hecs entity per observer with a
+/// row the size of the engine's (`Links`, 16 bytes), each owner's list of
+/// entities, and per dead owner nothing but `World::despawn` of each; no
+/// rosters to leave and nothing to deliver, so not a peer (it has no column
+/// in the report). It is the share of the engine's sweep that observers
+/// being hecs entities fixes; the rest is leaving the rosters.
+fn owner_sweep_hecs_despawn(c: &mut Criterion) {
+    const GROUP: &str = "w4_owner_sweep";
+    const NAME: &str = "hecs-despawn";
+    let total = BIG_VARS * BIG_PER_VAR;
+    if !filter::wants(GROUP, NAME, total) {
+        return;
+    }
+    let mut order: Vec<usize> = (0..W4_OWNERS).collect();
+    SplitMix64::new(SEED).shuffle(&mut order);
+    let per_round = W4_OWNERS / W4_ROUNDS;
+    let pairs = population(BIG_VARS, BIG_PER_VAR, W4_OWNERS);
+    let mut group = c.benchmark_group(GROUP);
+    heavy(&mut group);
+    group.throughput(Throughput::Elements(total as u64));
+    group.bench_function(BenchmarkId::new(NAME, total), |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                let mut world = hecs::World::new();
+                let mut owned = vec![Vec::new(); W4_OWNERS];
+                for &(var, owner) in &pairs {
+                    owned[owner].push(world.spawn(([var as u32; 4],)));
+                }
+                let start = Instant::now();
+                for round in order.chunks(per_round) {
+                    for &owner in round {
+                        for entity in std::mem::take(&mut owned[owner]) {
+                            world.despawn(entity).expect("despawned once");
+                        }
+                    }
+                }
+                timed += start.elapsed();
+                assert!(world.is_empty(), "{NAME} kept entities");
+            }
+            timed
+        })
+    });
+    group.finish();
+}
+
 fn w4_owner_sweep(c: &mut Criterion) {
     owner_sweep::<Floor>(c);
+    owner_sweep_hecs_despawn(c);
     owner_sweep::<Naive>(c);
     owner_sweep::<Bevy>(c);
     owner_sweep::<Engine>(c);
