@@ -1,15 +1,16 @@
 //! Registration stamps: the facts that observers registered together share.
 //!
-//! Observers registered for one variable in one tick, into its plain roster,
-//! share one stamp: the tick and instant of registration, and the variable's
+//! Observers registered for one variable in one tick, into one roster, share
+//! one stamp: the tick and instant of registration, and the variable's
 //! `changes_dispatched` at that moment, the baseline from which their
 //! delivery counts are derived. An observer's row names its stamp with a
 //! 4-byte index instead of holding those 24 bytes itself, and the stamp says
 //! which variable and roster the observer sits in.
 //!
 //! The instant is that of the first registration under the stamp, so ages
-//! are exact to within the tick. Policed observers and quarantined ones get
-//! stamps of their own (they are few, and their roster differs).
+//! are exact to within the tick. A variable has one open stamp, which the
+//! next registration joins if it is alike (same tick, baseline and roster);
+//! a quarantined observer gets a copy of its stamp of its own.
 
 use crate::variables::Roster;
 
@@ -60,21 +61,20 @@ impl Stamps {
     }
 
     /// The stamp for one more observer with `registration`: the variable's
-    /// open stamp (`open`) if it has the same tick and baseline and the
-    /// observer is plain, else a new one, which becomes the open stamp of a
-    /// plain observer's variable. `nanos` is read only for a new stamp.
+    /// open stamp (`open`) if it has the same tick, baseline and roster, else
+    /// a new one, which becomes the variable's open stamp. `nanos` is read
+    /// only for a new stamp.
     pub(crate) fn join(
         &mut self,
         registration: Registration,
         open: &mut Option<u32>,
         nanos: impl FnOnce() -> u64,
     ) -> u32 {
-        let plain = registration.roster == Roster::Plain;
-        if plain
-            && let Some(index) = *open
+        if let Some(index) = *open
             && let Some(stamp) = self.entries.get_mut(index as usize)
             && stamp.tick == registration.tick
             && stamp.baseline == registration.baseline
+            && stamp.roster == registration.roster
         {
             stamp.live = stamp.live.saturating_add(1);
             return index;
@@ -86,9 +86,9 @@ impl Stamps {
             variable: registration.variable,
             roster: registration.roster,
             live: 1,
-            open: plain,
+            open: true,
         });
-        if plain && let Some(closed) = open.replace(index) {
+        if let Some(closed) = open.replace(index) {
             self.close(closed);
         }
         index
@@ -191,22 +191,23 @@ mod tests {
         );
         let b = stamps.join(plain(2, 0), &mut open, || 0);
         assert_eq!(stamps.len(), 1, "closing the empty stamp freed it");
-        let policed = Registration {
-            roster: Roster::Policed,
-            ..plain(2, 0)
-        };
-        let p = stamps.join(policed, &mut open, || 0);
-        assert_ne!(p, b, "policed observers never share the open stamp");
-        assert_eq!(open, Some(b));
         let q = stamps.restamp(b, Roster::Quarantined);
         assert_eq!(
             q.and_then(|q| stamps.get(q)).map(|s| s.roster),
             Some(Roster::Quarantined)
         );
-        assert_eq!(stamps.len(), 3, "b stays open though empty");
-        stamps.release(p);
-        assert_eq!(stamps.len(), 2);
-        let r = stamps.join(plain(3, 0), &mut open, || 0);
-        assert_eq!(r, p, "freed indices are reused");
+        assert_eq!(open, Some(b), "a quarantined copy is never open");
+        assert_eq!(stamps.len(), 2, "b stays open though empty");
+        let policed = Registration {
+            roster: Roster::Policed,
+            ..plain(2, 0)
+        };
+        let p = stamps.join(policed, &mut open, || 0);
+        assert_ne!(p, b, "another roster: a stamp of its own");
+        assert_eq!(stamps.len(), 2, "closing the empty b freed it");
+        assert_eq!(stamps.join(policed, &mut open, || 0), p, "alike: shared");
+        let r = stamps.join(plain(2, 0), &mut open, || 0);
+        assert_eq!(r, b, "freed indices are reused");
+        assert_eq!(stamps.len(), 3);
     }
 }
