@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use hecs::{ColumnBatch, ColumnBatchType, Entity, World};
+use hecs::{ColumnBatch, ColumnBatchType, Entity, QueryOneError, World};
 use slotmap::SecondaryMap;
 
 use crate::callbacks::{CallbackRef, Callbacks};
@@ -366,13 +366,22 @@ impl<V> Store<V> {
         despawned
     }
 
-    /// The observer's `Tally`, added (zeroed) on first use; `None` if the
-    /// observer is gone.
-    pub(crate) fn tally(&mut self, entity: Entity) -> Option<&mut Tally> {
-        if !self.world.satisfies::<&Tally>(entity) {
-            self.world.insert_one(entity, Tally::default()).ok()?;
+    /// Runs `f` on the observer's `Tally`, adding one (zeroed) first if it
+    /// has none; `None` if the observer is gone. One look-up when it has one.
+    pub(crate) fn with_tally<R>(
+        &mut self,
+        entity: Entity,
+        f: impl FnOnce(&mut Tally) -> R,
+    ) -> Option<R> {
+        match self.world.query_one_mut::<&mut Tally>(entity) {
+            Ok(tally) => return Some(f(tally)),
+            Err(QueryOneError::NoSuchEntity) => return None,
+            Err(QueryOneError::Unsatisfied) => {}
         }
-        self.world.query_one_mut::<&mut Tally>(entity).ok()
+        let mut tally = Tally::default();
+        let result = f(&mut tally);
+        self.world.insert_one(entity, tally).ok()?;
+        Some(result)
     }
 
     /// Owners that have at least one observer.

@@ -37,13 +37,14 @@ pub(crate) fn account<V>(
         }
     }
     for panic in panics {
-        let Some(tally) = store.tally(panic.entity) else {
+        let counted = store.with_tally(panic.entity, |tally| {
+            tally.panics = tally.panics.saturating_add(1);
+            tally.panics
+        });
+        let Some(panics) = counted else {
             continue;
         };
-        tally.panics = tally.panics.saturating_add(1);
-        if quarantine_after.is_some_and(|limit| tally.panics >= limit)
-            && store.quarantine(panic.entity)
-        {
+        if quarantine_after.is_some_and(|limit| panics >= limit) && store.quarantine(panic.entity) {
             accounted.quarantined += 1;
         }
     }

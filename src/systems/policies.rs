@@ -130,8 +130,8 @@ pub(crate) fn deliver_primed<V: Send + Sync + 'static>(
         if let Ok(policed) = store.world.query_one_mut::<&mut Policed<V>>(entity) {
             policed.delivered += 1;
             policed.last_delivery = Some(tick);
-        } else if let Some(tally) = store.tally(entity) {
-            tally.extra = tally.extra.saturating_add(1);
+        } else {
+            store.with_tally(entity, |tally| tally.extra = tally.extra.saturating_add(1));
         }
         if let Some(var) = store.variables.get_mut(stamp.variable) {
             var.notifications += 1;
