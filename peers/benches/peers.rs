@@ -475,6 +475,16 @@ fn record_load(when: &str) {
     let _ = std::fs::write(&path, format!("{previous}{when}\t{}\n", load.trim()));
 }
 
+/// Writes which engine this run built to `peers::source_path()`, or removes
+/// a stale record when that cannot be told (the report then asks git).
+fn record_source() {
+    let path = peers::source_path();
+    let _ = match peers::engine_source() {
+        Some(source) => std::fs::write(&path, source),
+        None => std::fs::remove_file(&path),
+    };
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().without_plots();
@@ -484,6 +494,7 @@ criterion_group! {
 // `criterion_main!`, with the load recorded before and after.
 fn main() {
     record_load("start");
+    record_source();
     benches();
     Criterion::default().configure_from_args().final_summary();
     record_load("end");

@@ -41,6 +41,7 @@ pub use rng::SplitMix64;
 pub use watch::TokioWatch;
 
 use std::path::PathBuf;
+use std::process::Command;
 
 /// Where cargo puts build output: `CARGO_TARGET_DIR`, or the workspace's
 /// `target/`. Criterion writes `criterion/` there, the M1 bench `peers/m1.tsv`.
@@ -60,4 +61,34 @@ pub fn workspace_dir() -> PathBuf {
 /// The file the M1 bench writes and the report reads.
 pub fn m1_table_path() -> PathBuf {
     target_dir().join("peers").join("m1.tsv")
+}
+
+/// The file where the peers bench records, as it starts, which engine it
+/// built ([`engine_source`]); the report reads it, so a commit made between
+/// the bench and the report does not take the bench's credit.
+pub fn source_path() -> PathBuf {
+    target_dir().join("peers").join("source.txt")
+}
+
+/// `commit <hash> (<subject>)` of the workspace's `HEAD`, noting uncommitted
+/// changes in the engine's `src/`; `None` outside a git checkout.
+pub fn engine_source() -> Option<String> {
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(workspace_dir())
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let commit = git(&["log", "-1", "--format=%h (%s)"])?;
+    let dirty = git(&["status", "--porcelain", "--", "src"])?;
+    Some(if dirty.is_empty() {
+        format!("commit {commit}")
+    } else {
+        format!("commit {commit} with uncommitted changes in src/")
+    })
 }

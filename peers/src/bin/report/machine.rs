@@ -44,27 +44,13 @@ impl Machine {
     }
 }
 
-fn git(args: &[&str]) -> Option<String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(peers::workspace_dir())
-        .args(args)
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// `commit (subject)`, plus a warning if `src/` differs from it.
+/// The engine the bench built, as it recorded it; else the checkout's now.
 fn engine_source() -> Option<String> {
-    let commit = git(&["log", "-1", "--format=%h (%s)"])?;
-    let dirty = git(&["status", "--porcelain", "--", "src"])?;
-    Some(if dirty.is_empty() {
-        format!("commit {commit}")
-    } else {
-        format!("commit {commit} with uncommitted changes in src/")
-    })
+    fs::read_to_string(peers::source_path())
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(peers::engine_source)
 }
 
 /// The load averages the peers bench recorded, one `when: 1 5 15-minute` per line.
