@@ -15,7 +15,7 @@ use crate::owned::OwnedList;
 use crate::policy::{Policed, Policy};
 use crate::stamps::{Registration, Stamp, Stamps};
 use crate::systems::Primed;
-use crate::variables::{Interner, Roster, Slot, Variables};
+use crate::variables::{Interner, Roster, Slot, Variable, Variables};
 
 pub(crate) struct Store<V> {
     pub(crate) world: World,
@@ -61,6 +61,25 @@ fn take_slot(
     variables
         .get_mut(stamp.variable)?
         .swap_remove(stamp.roster, links.slot as usize)
+}
+
+/// The stamp of one more observer of `var` (index `variable`) in `roster`,
+/// registered at `tick`: `var`'s open stamp if alike, else a new one.
+fn join_stamp(
+    stamps: &mut Stamps,
+    var: &mut Variable,
+    variable: u32,
+    roster: Roster,
+    tick: u64,
+    born: Instant,
+) -> u32 {
+    let registration = Registration {
+        variable,
+        roster,
+        tick,
+        baseline: var.changes_dispatched,
+    };
+    stamps.join(registration, &mut var.stamp, || nanos_since(born))
 }
 
 /// Nanoseconds from `born` to now (saturating: 584 years).
@@ -145,17 +164,8 @@ impl<V> Store<V> {
             Some(_) => Roster::Policed,
             None => Roster::Plain,
         };
-        let registration = Registration {
-            variable,
-            roster,
-            tick,
-            baseline: var.changes_dispatched,
-        };
-        let born = self.born;
         let links = Links {
-            stamp: self
-                .stamps
-                .join(registration, &mut var.stamp, || nanos_since(born)),
+            stamp: join_stamp(&mut self.stamps, var, variable, roster, tick, self.born),
             slot: var.roster(roster).len() as u32,
             owner,
         };
@@ -228,15 +238,7 @@ impl<V> Store<V> {
                 debug_assert!(false, "spawn_many with a swept owner");
                 continue;
             }
-            let registration = Registration {
-                variable,
-                roster: Roster::Plain,
-                tick,
-                baseline: var.changes_dispatched,
-            };
-            let stamp = self
-                .stamps
-                .join(registration, &mut var.stamp, || nanos_since(born));
+            let stamp = join_stamp(&mut self.stamps, var, variable, Roster::Plain, tick, born);
             let entity = Entity::DANGLING;
             let slot = var.push(Roster::Plain, Slot { entity, callback });
             links.push(Links { stamp, slot, owner });
