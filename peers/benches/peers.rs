@@ -242,39 +242,23 @@ fn w3_sparse_tick(c: &mut Criterion) {
 /// shuffled order), tick, and repeat until none is left. Timed: the kills
 /// and the ticks; the build and the final drop are not.
 fn owner_sweep<P: Owners>(c: &mut Criterion) {
-    const GROUP: &str = "w4_owner_sweep";
-    let total = BIG_VARS * BIG_PER_VAR;
-    if !filter::wants(GROUP, P::NAME, total) {
-        return;
-    }
-    let mut order: Vec<usize> = (0..W4_OWNERS).collect();
-    SplitMix64::new(SEED).shuffle(&mut order);
-    let per_round = W4_OWNERS / W4_ROUNDS;
-    let mut group = c.benchmark_group(GROUP);
-    heavy(&mut group);
-    group.throughput(Throughput::Elements(total as u64));
-    group.bench_function(BenchmarkId::new(P::NAME, total), |b| {
-        b.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            for _ in 0..iters {
-                let counters = Counters::new();
-                let mut peer = P::new(BIG_VARS, W4_OWNERS, &counters);
-                populate(&mut peer, BIG_VARS, BIG_PER_VAR, W4_OWNERS, drop);
-                let start = Instant::now();
-                for round in order.chunks(per_round) {
-                    for &owner in round {
-                        peer.kill(owner);
-                    }
-                    peer.tick();
-                }
-                timed += start.elapsed();
-                assert_eq!(peer.observers(), 0, "{} kept observers", P::NAME);
-                drop(peer);
+    time_sweep(
+        c,
+        P::NAME,
+        || {
+            let counters = Counters::new();
+            let mut peer = P::new(BIG_VARS, W4_OWNERS, &counters);
+            populate(&mut peer, BIG_VARS, BIG_PER_VAR, W4_OWNERS, drop);
+            peer
+        },
+        |peer, round| {
+            for &owner in round {
+                peer.kill(owner);
             }
-            timed
-        })
-    });
-    group.finish();
+            peer.tick();
+        },
+        |peer| peer.observers(),
+    );
 }
 
 /// W4's reference, `hecs-despawn`: one hecs entity per observer with a
@@ -284,38 +268,62 @@ fn owner_sweep<P: Owners>(c: &mut Criterion) {
 /// in the report). It is the share of the engine's sweep that observers
 /// being hecs entities fixes; the rest is leaving the rosters.
 fn owner_sweep_hecs_despawn(c: &mut Criterion) {
+    let pairs = population(BIG_VARS, BIG_PER_VAR, W4_OWNERS);
+    time_sweep(
+        c,
+        "hecs-despawn",
+        || {
+            let mut world = hecs::World::new();
+            let mut owned = vec![Vec::new(); W4_OWNERS];
+            for &(var, owner) in &pairs {
+                owned[owner].push(world.spawn(([var as u32; 4],)));
+            }
+            (world, owned)
+        },
+        |(world, owned), round| {
+            for &owner in round {
+                for entity in std::mem::take(&mut owned[owner]) {
+                    world.despawn(entity).expect("despawned once");
+                }
+            }
+        },
+        |(world, _)| world.len() as usize,
+    );
+}
+
+/// Times W4 for `name`: builds with `build` (untimed), runs `round` on each
+/// tenth of the owners in the fixed shuffled order (timed), and checks that
+/// `left` counts no observer afterwards.
+fn time_sweep<S>(
+    c: &mut Criterion,
+    name: &str,
+    build: impl Fn() -> S,
+    round: impl Fn(&mut S, &[usize]),
+    left: impl Fn(&mut S) -> usize,
+) {
     const GROUP: &str = "w4_owner_sweep";
-    const NAME: &str = "hecs-despawn";
     let total = BIG_VARS * BIG_PER_VAR;
-    if !filter::wants(GROUP, NAME, total) {
+    if !filter::wants(GROUP, name, total) {
         return;
     }
     let mut order: Vec<usize> = (0..W4_OWNERS).collect();
     SplitMix64::new(SEED).shuffle(&mut order);
     let per_round = W4_OWNERS / W4_ROUNDS;
-    let pairs = population(BIG_VARS, BIG_PER_VAR, W4_OWNERS);
     let mut group = c.benchmark_group(GROUP);
     heavy(&mut group);
     group.throughput(Throughput::Elements(total as u64));
-    group.bench_function(BenchmarkId::new(NAME, total), |b| {
+    group.bench_function(BenchmarkId::new(name, total), |b| {
         b.iter_custom(|iters| {
             let mut timed = Duration::ZERO;
             for _ in 0..iters {
-                let mut world = hecs::World::new();
-                let mut owned = vec![Vec::new(); W4_OWNERS];
-                for &(var, owner) in &pairs {
-                    owned[owner].push(world.spawn(([var as u32; 4],)));
-                }
+                let mut subject = build();
                 let start = Instant::now();
-                for round in order.chunks(per_round) {
-                    for &owner in round {
-                        for entity in std::mem::take(&mut owned[owner]) {
-                            world.despawn(entity).expect("despawned once");
-                        }
-                    }
+                for owners in order.chunks(per_round) {
+                    round(&mut subject, owners);
                 }
                 timed += start.elapsed();
-                assert!(world.is_empty(), "{NAME} kept entities");
+                assert_eq!(left(&mut subject), 0, "{name} kept observers");
+                drop(subject);
             }
             timed
         })
