@@ -242,8 +242,10 @@ fn w3_sparse_tick(c: &mut Criterion) {
 /// shuffled order), tick, and repeat until none is left. Timed: the kills
 /// and the ticks; the build and the final drop are not.
 fn owner_sweep<P: Owners>(c: &mut Criterion) {
-    time_sweep(
+    let order = kill_order();
+    time_once(
         c,
+        W4_GROUP,
         P::NAME,
         || {
             let counters = Counters::new();
@@ -251,13 +253,15 @@ fn owner_sweep<P: Owners>(c: &mut Criterion) {
             populate(&mut peer, BIG_VARS, BIG_PER_VAR, W4_OWNERS, drop);
             peer
         },
-        |peer, round| {
-            for &owner in round {
-                peer.kill(owner);
+        |peer| {
+            for round in order.chunks(W4_OWNERS / W4_ROUNDS) {
+                for &owner in round {
+                    peer.kill(owner);
+                }
+                peer.tick();
             }
-            peer.tick();
         },
-        |peer| peer.observers(),
+        |peer| assert_eq!(peer.observers(), 0, "{} kept observers", P::NAME),
     );
 }
 
@@ -268,10 +272,13 @@ fn owner_sweep<P: Owners>(c: &mut Criterion) {
 /// in the report). It is the share of the engine's sweep that observers
 /// being hecs entities fixes; the rest is leaving the rosters.
 fn owner_sweep_hecs_despawn(c: &mut Criterion) {
+    const NAME: &str = "hecs-despawn";
     let pairs = population(BIG_VARS, BIG_PER_VAR, W4_OWNERS);
-    time_sweep(
+    let order = kill_order();
+    time_once(
         c,
-        "hecs-despawn",
+        W4_GROUP,
+        NAME,
         || {
             let mut world = hecs::World::new();
             let mut owned = vec![Vec::new(); W4_OWNERS];
@@ -280,36 +287,43 @@ fn owner_sweep_hecs_despawn(c: &mut Criterion) {
             }
             (world, owned)
         },
-        |(world, owned), round| {
-            for &owner in round {
+        |(world, owned)| {
+            for &owner in &order {
                 for entity in std::mem::take(&mut owned[owner]) {
                     world.despawn(entity).expect("despawned once");
                 }
             }
         },
-        |(world, _)| world.len() as usize,
+        |(world, _)| assert!(world.is_empty(), "{NAME} kept entities"),
     );
 }
 
-/// Times W4 for `name`: builds with `build` (untimed), runs `round` on each
-/// tenth of the owners in the fixed shuffled order (timed), and checks that
-/// `left` counts no observer afterwards.
-fn time_sweep<S>(
-    c: &mut Criterion,
-    name: &str,
-    build: impl Fn() -> S,
-    round: impl Fn(&mut S, &[usize]),
-    left: impl Fn(&mut S) -> usize,
-) {
-    const GROUP: &str = "w4_owner_sweep";
-    let total = BIG_VARS * BIG_PER_VAR;
-    if !filter::wants(GROUP, name, total) {
-        return;
-    }
+/// W4's group.
+const W4_GROUP: &str = "w4_owner_sweep";
+
+/// The owners in the order W4 kills them: a fixed shuffle.
+fn kill_order() -> Vec<usize> {
     let mut order: Vec<usize> = (0..W4_OWNERS).collect();
     SplitMix64::new(SEED).shuffle(&mut order);
-    let per_round = W4_OWNERS / W4_ROUNDS;
-    let mut group = c.benchmark_group(GROUP);
+    order
+}
+
+/// A one-shot workload (W4, W6) as `group/name/1000000`: per iteration,
+/// `build` a subject (untimed), `run` it (timed), `check` it (untimed)
+/// and drop it (untimed).
+fn time_once<S>(
+    c: &mut Criterion,
+    group: &str,
+    name: &str,
+    build: impl Fn() -> S,
+    run: impl Fn(&mut S),
+    check: impl Fn(&mut S),
+) {
+    let total = BIG_VARS * BIG_PER_VAR;
+    if !filter::wants(group, name, total) {
+        return;
+    }
+    let mut group = c.benchmark_group(group);
     heavy(&mut group);
     group.throughput(Throughput::Elements(total as u64));
     group.bench_function(BenchmarkId::new(name, total), |b| {
@@ -318,11 +332,9 @@ fn time_sweep<S>(
             for _ in 0..iters {
                 let mut subject = build();
                 let start = Instant::now();
-                for owners in order.chunks(per_round) {
-                    round(&mut subject, owners);
-                }
+                run(&mut subject);
                 timed += start.elapsed();
-                assert_eq!(left(&mut subject), 0, "{name} kept observers");
+                check(&mut subject);
                 drop(subject);
             }
             timed
@@ -354,59 +366,38 @@ fn churn<P: Churn>(c: &mut Criterion) {
     time_adds::<P>(c, "w6_add_bulk", |peer| {
         black_box(peer.add_bulk(&pairs));
     });
-    if filter::wants("w6_remove", P::NAME, total) {
-        let mut group = c.benchmark_group("w6_remove");
-        heavy(&mut group);
-        group.throughput(Throughput::Elements(total as u64));
-        group.bench_function(BenchmarkId::new(P::NAME, total), |b| {
-            b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    let counters = Counters::new();
-                    let mut peer = P::new(BIG_VARS, 1, &counters);
-                    let mut handles = Vec::with_capacity(total);
-                    populate(&mut peer, BIG_VARS, BIG_PER_VAR, 1, |h| handles.push(h));
-                    SplitMix64::new(SEED).shuffle(&mut handles);
-                    let start = Instant::now();
-                    for handle in handles {
-                        peer.remove(handle);
-                    }
-                    timed += start.elapsed();
-                    assert_eq!(peer.observers(), 0, "{} kept observers", P::NAME);
-                    drop(peer);
-                }
-                timed
-            })
-        });
-        group.finish();
-    }
+    time_once(
+        c,
+        "w6_remove",
+        P::NAME,
+        || {
+            let counters = Counters::new();
+            let mut peer = P::new(BIG_VARS, 1, &counters);
+            let mut handles = Vec::with_capacity(total);
+            populate(&mut peer, BIG_VARS, BIG_PER_VAR, 1, |h| handles.push(h));
+            SplitMix64::new(SEED).shuffle(&mut handles);
+            (peer, handles)
+        },
+        |(peer, handles)| {
+            for handle in std::mem::take(handles) {
+                peer.remove(handle);
+            }
+        },
+        |(peer, _)| assert_eq!(peer.observers(), 0, "{} kept observers", P::NAME),
+    );
 }
 
 /// A W6 add group: `add` fills an empty peer with the 1M observers; timed.
 fn time_adds<P: Churn>(c: &mut Criterion, name: &str, add: impl Fn(&mut P)) {
     let total = BIG_VARS * BIG_PER_VAR;
-    if !filter::wants(name, P::NAME, total) {
-        return;
-    }
-    let mut group = c.benchmark_group(name);
-    heavy(&mut group);
-    group.throughput(Throughput::Elements(total as u64));
-    group.bench_function(BenchmarkId::new(P::NAME, total), |b| {
-        b.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            for _ in 0..iters {
-                let counters = Counters::new();
-                let mut peer = P::new(BIG_VARS, 1, &counters);
-                let start = Instant::now();
-                add(&mut peer);
-                timed += start.elapsed();
-                assert_eq!(peer.observers(), total, "{} lost adds", P::NAME);
-                drop(peer);
-            }
-            timed
-        })
-    });
-    group.finish();
+    time_once(
+        c,
+        name,
+        P::NAME,
+        || P::new(BIG_VARS, 1, &Counters::new()),
+        add,
+        |peer| assert_eq!(peer.observers(), total, "{} lost adds", P::NAME),
+    );
 }
 
 fn w6_churn(c: &mut Criterion) {
