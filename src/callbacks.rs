@@ -92,6 +92,32 @@ impl fmt::Debug for CallbackRef {
     }
 }
 
+/// Callback releases gathered where the registry cannot be borrowed (on
+/// sweep threads), applied later by `Callbacks::release_all`, so private
+/// closures are dropped on the thread that applies them. Consecutive
+/// releases of one shared callback fold into one count.
+#[derive(Debug, Default)]
+pub(crate) struct Releases {
+    /// Each callback and how many of its observers went; a private one
+    /// always with 1.
+    runs: Vec<(CallbackRef, u64)>,
+}
+
+impl Releases {
+    /// Counts one observer of `callback` gone.
+    pub(crate) fn push(&mut self, callback: CallbackRef) {
+        match self.runs.last_mut() {
+            Some((last, n)) if *last == callback && !callback.is_private() => *n += 1,
+            _ => self.runs.push((callback, 1)),
+        }
+    }
+
+    /// Moves `other`'s releases after these.
+    pub(crate) fn append(&mut self, other: &mut Releases) {
+        self.runs.append(&mut other.runs);
+    }
+}
+
 struct SharedEntry<V> {
     call: Callback<V>,
     /// Observers whose roster slot names this entry.
@@ -216,6 +242,25 @@ impl<V> Callbacks<V> {
         };
         debug_assert!(entry.users > 0, "callback user count underflow");
         entry.users = entry.users.saturating_sub(1);
+    }
+
+    /// Applies the releases gathered in `releases` (see `Releases`).
+    pub(crate) fn release_all(&mut self, releases: &mut Releases) {
+        for (callback, n) in releases.runs.drain(..) {
+            if callback.is_private() {
+                self.release(callback);
+                continue;
+            }
+            match self.shared.get_mut(callback.index() as usize) {
+                Some(SharedSlot {
+                    entry: Some(entry), ..
+                }) => {
+                    debug_assert!(entry.users >= n, "callback user count underflow");
+                    entry.users = entry.users.saturating_sub(n);
+                }
+                _ => debug_assert!(false, "released a shared callback that is gone"),
+            }
+        }
     }
 
     /// Removes a shared callback that no observer uses.

@@ -1,32 +1,23 @@
 //! The components of an observer entity: plain data, no behaviour.
 //!
-//! A plain observer's row is one `Links` (16 bytes). What observers
-//! registered together share (registration tick and instant, the baseline
-//! of their delivery count, their variable and roster) sits in their
-//! `Stamp`; delivery counts and the last delivery tick are derived from it
-//! and the variable's counters, so dispatch writes nothing per observer.
-//! Rarer state gets a component of its own, so only the observers that have
-//! it pay for it: `Tally` (panics, primed deliveries), `Frozen`
-//! (quarantine) and `Policed` (policies).
+//! A plain observer's row is one `Liveness` (8 bytes): the owner whose
+//! death ends it. Where it sits (its registration stamp and roster
+//! position) is its `Place`, in a column beside the world (see
+//! `places.rs`). What observers registered together share (registration
+//! tick and instant, the baseline of their delivery count, their variable
+//! and roster) sits in their `Stamp`; delivery counts and the last delivery
+//! tick are derived from it and the variable's counters, so dispatch writes
+//! nothing per observer. Rarer state gets a component of its own, so only
+//! the observers that have it pay for it: `Tally` (panics, primed
+//! deliveries), `Frozen` (quarantine) and `Policed` (policies).
 
 use crate::ids::OwnerKey;
 
-/// The observer's links into the side tables: its registration stamp (which
-/// names its variable and roster), where it sits in that roster, and the
-/// owner whose death ends it (whose `OwnedList` names it). The callback it
-/// calls is its roster slot's (`Slot::callback`), kept once, where the
-/// dispatch loop reads it.
-///
-/// One component rather than several: every spawn and despawn reads and
-/// writes all of them together, and hecs pays per column (a type lookup, a
-/// cache line, a swap-remove).
+/// The owner whose death ends the observer, and whose `OwnedList` names it.
+/// The callback it calls is its roster slot's (`Slot::callback`), kept
+/// once, where the dispatch loop reads it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Links {
-    /// Index of its `Stamp` in `Store::stamps`.
-    pub(crate) stamp: u32,
-    /// Invariant: `variables[stamp.variable].roster(stamp.roster)[slot].entity`
-    /// is this entity.
-    pub(crate) slot: u32,
+pub(crate) struct Liveness {
     pub(crate) owner: OwnerKey,
 }
 
@@ -84,4 +75,4 @@ impl Delivery {
 }
 
 // The row every observer pays for (see docs/architecture.md).
-const _: () = assert!(std::mem::size_of::<Links>() == 16);
+const _: () = assert!(std::mem::size_of::<Liveness>() == 8);

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::components::{Delivery, Frozen, Links, Tally};
+use crate::components::{Delivery, Frozen, Liveness, Tally};
 use crate::error::VariableError;
 use crate::ids::{ObserverId, OwnerId, VariableId};
 use crate::manager::ObserverManager;
@@ -112,9 +112,14 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         now: Instant,
     ) -> Option<ObserverReport> {
         let world = &self.store.world;
-        let mut query = world.query_one::<(&Links, Option<&Tally>, Option<&Frozen>)>(slot.entity);
-        let (links, tally, frozen) = query.get().ok()?;
-        let stamp = self.store.stamps.get(links.stamp)?;
+        let mut query =
+            world.query_one::<(&Liveness, Option<&Tally>, Option<&Frozen>)>(slot.entity);
+        let (&Liveness { owner }, tally, frozen) = query.get().ok()?;
+        // Alive, so its place is its own.
+        let stamp = self
+            .store
+            .stamps
+            .get(self.store.places.stamp(slot.entity)?)?;
         let tally = tally.copied().unwrap_or_default();
         let delivery = Delivery {
             baseline: stamp.baseline,
@@ -132,8 +137,8 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         };
         Some(ObserverReport {
             id: self.observer_id(slot.entity),
-            owner: OwnerId(links.owner),
-            owner_alive: self.shared.owners.is_alive(links.owner),
+            owner: OwnerId(owner),
+            owner_alive: self.shared.owners.is_alive(owner),
             age_ticks: self.tick - stamp.tick,
             age: self.store.age(stamp, now),
             deliveries,

@@ -111,6 +111,7 @@ mod notifier;
 mod observers;
 mod owned;
 mod owners;
+mod places;
 mod policy;
 mod stamps;
 mod stats;

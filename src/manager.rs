@@ -8,7 +8,6 @@ use hecs::Entity;
 
 use crate::callbacks::{Callback, CallbackRef};
 use crate::change::{Change, Metadata, Notification, NotifyOutcome};
-use crate::components::Links;
 use crate::config::Config;
 use crate::error::{
     AddObserverError, ConfigError, NotifyError, RemoveObserverError, UnregisterCallbackError,
@@ -271,8 +270,8 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
     {
         let id = self.add_observer_with_policy(var, owner, policy, callback)?;
-        let stamp = self.store.world.query_one_mut::<&Links>(id.entity);
-        let stamp = stamp.map_or(u32::MAX, |l| l.stamp);
+        // Just spawned, so its place is its own.
+        let stamp = self.store.places.stamp(id.entity).unwrap_or(u32::MAX);
         let variable = self.store.stamps.get(stamp).map_or(0, |s| s.variable);
         self.store.primed.push(Primed {
             entity: id.entity,

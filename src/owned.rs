@@ -28,6 +28,15 @@ impl OwnedList {
         &self.entities
     }
 
+    /// Drops the entries `alive` refuses, so every entry names a live
+    /// observer.
+    pub(crate) fn drop_stale(&mut self, alive: impl Fn(Entity) -> bool) {
+        if self.stale > 0 {
+            self.entities.retain(|&e| alive(e));
+            self.stale = 0;
+        }
+    }
+
     /// Counts one of its observers removed; compacts, keeping the entries
     /// `alive` accepts, when stale entries become the majority. Returns
     /// whether the list is now empty (its owner has no observer left).

@@ -25,7 +25,7 @@ pub(crate) struct Stamp {
     pub(crate) baseline: u64,
     pub(crate) variable: u32,
     pub(crate) roster: Roster,
-    /// Observers whose `Links::stamp` names this stamp.
+    /// Observers whose `Place::stamp` names this stamp.
     live: u32,
     /// Whether it is its variable's open stamp, which later registrations
     /// in the same tick join. Invariant: true iff
@@ -116,6 +116,12 @@ impl Stamps {
         if stamp.live == 0 && !stamp.open {
             self.free.push(index);
         }
+    }
+
+    /// Observers naming stamp `index`, by its own count.
+    #[cfg(test)]
+    pub(crate) fn users(&self, index: u32) -> Option<u32> {
+        self.get(index).map(|s| s.live)
     }
 
     /// Stamps in use (open ones included).

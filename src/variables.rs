@@ -161,7 +161,7 @@ fn validate_name(name: &str) -> Result<(), VariableError> {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Slot {
     pub(crate) entity: Entity,
-    /// Invariant: equals the entity's `Links::callback`.
+    /// The callback this observer calls, named nowhere else.
     pub(crate) callback: CallbackRef,
 }
 
@@ -183,9 +183,9 @@ pub(crate) enum Roster {
 /// The manager's view of one variable.
 pub(crate) struct Variable {
     pub(crate) name: Arc<str>,
-    /// Plain observers. Invariant: each `observers[i].entity` has a `Links`
-    /// component with `slot == i` whose stamp names this variable and
-    /// `Roster::Plain` (likewise for the other rosters).
+    /// Plain observers. Invariant: each `observers[i].entity` is a live
+    /// observer whose `Place` has `slot == i` and a stamp naming this
+    /// variable and `Roster::Plain` (likewise for the other rosters).
     pub(crate) observers: SmallVec<[Slot; 1]>,
     /// Policed and quarantined observers, allocated on first use.
     others: Option<Box<OtherRosters>>,
@@ -232,37 +232,87 @@ impl Variable {
         (list.len() - 1) as u32
     }
 
-    /// Swap-removes position `index` of `roster`; returns the removed slot
-    /// and the slot moved into `index`, whose `Links::slot` the caller must
-    /// fix. `None` if `index` is out of range.
-    pub(crate) fn swap_remove(
+    /// Swap-removes position `index` of `roster` if it holds `entity`;
+    /// returns the removed slot and the slot moved into `index`, whose
+    /// `Place::slot` the caller must fix. `None` if `index` is out of range
+    /// or holds another observer (so a stale place removes nothing).
+    pub(crate) fn take(
         &mut self,
         roster: Roster,
         index: usize,
+        entity: Entity,
     ) -> Option<(Slot, Option<Slot>)> {
-        match roster {
-            Roster::Plain => {
-                if index >= self.observers.len() {
-                    return None;
-                }
-                let removed = self.observers.swap_remove(index);
-                Some((removed, self.observers.get(index).copied()))
+        let list = self.list_mut(roster);
+        if list.get(index)?.entity != entity {
+            return None;
+        }
+        let last = list.len() - 1;
+        list.swap(index, last);
+        let (removed, moved) = (list[last], (index < last).then(|| list[index]));
+        self.truncate(roster, last);
+        Some((removed, moved))
+    }
+
+    /// Removes from `roster` every observer `leaving` accepts, in one pass:
+    /// each hole is filled from the roster's tail, so only as many stayers
+    /// move as there are leavers before them. Calls `left` with each
+    /// removed slot and `moved` with each moved stayer and its new position.
+    pub(crate) fn sweep(
+        &mut self,
+        roster: Roster,
+        leaving: impl Fn(Entity) -> bool,
+        mut left: impl FnMut(Slot),
+        mut moved: impl FnMut(Entity, u32),
+    ) {
+        let list = self.list_mut(roster);
+        // Invariant: `list[..kept]` stay, `list[kept..end]` are unread,
+        // `list[end..]` left or were moved down.
+        let (mut kept, mut end) = (0, list.len());
+        while kept < end {
+            if !leaving(list[kept].entity) {
+                kept += 1;
+                continue;
             }
+            left(list[kept]);
+            end -= 1;
+            while end > kept && leaving(list[end].entity) {
+                left(list[end]);
+                end -= 1;
+            }
+            if end > kept {
+                list[kept] = list[end];
+                moved(list[kept].entity, kept as u32);
+                kept += 1;
+            }
+        }
+        self.truncate(roster, kept);
+    }
+
+    fn list_mut(&mut self, roster: Roster) -> &mut [Slot] {
+        match (roster, &mut self.others) {
+            (Roster::Plain, _) => &mut self.observers,
+            (Roster::Policed, Some(o)) => &mut o.policed,
+            (Roster::Quarantined, Some(o)) => &mut o.quarantined,
+            (_, None) => &mut [],
+        }
+    }
+
+    /// Shortens `roster` to `len`, freeing the other rosters' box once
+    /// both are empty.
+    fn truncate(&mut self, roster: Roster, len: usize) {
+        match roster {
+            Roster::Plain => self.observers.truncate(len),
             Roster::Policed | Roster::Quarantined => {
-                let others = self.others.as_mut()?;
-                let list = match roster {
-                    Roster::Policed => &mut others.policed,
-                    _ => &mut others.quarantined,
+                let Some(others) = self.others.as_mut() else {
+                    return;
                 };
-                if index >= list.len() {
-                    return None;
+                match roster {
+                    Roster::Policed => others.policed.truncate(len),
+                    _ => others.quarantined.truncate(len),
                 }
-                let removed = list.swap_remove(index);
-                let moved = list.get(index).copied();
                 if others.policed.is_empty() && others.quarantined.is_empty() {
                     self.others = None;
                 }
-                Some((removed, moved))
             }
         }
     }
@@ -326,6 +376,11 @@ impl Variables {
 
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Every entry, by index, for passes that split the table.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [Variable] {
+        &mut self.entries
     }
 
     /// Drops every observer index's storage; only valid with no observers.

@@ -68,6 +68,7 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
             owners,
             &mut m.scratch.deaths,
             report.full_sweep,
+            m.config.thread_pool.as_deref(),
         );
         if report.observers_swept > 0 || report.full_sweep {
             tracing::debug!(

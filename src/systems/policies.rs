@@ -12,7 +12,6 @@ use smallvec::SmallVec;
 
 use crate::callbacks::{CallbackRef, Callbacks};
 use crate::change::{Change, Metadata, Notification};
-use crate::components::Links;
 use crate::ids::{IdScope, ObserverId, VariableId};
 use crate::observers::Store;
 use crate::policy::{Pending, Policed};
@@ -101,10 +100,14 @@ pub(crate) fn deliver_primed<V: Send + Sync + 'static>(
 ) {
     for primed in std::mem::take(&mut store.primed) {
         let entity = primed.entity;
-        let Ok(links) = store.world.query_one_mut::<&Links>(entity).copied() else {
+        if !store.world.contains(entity) {
             continue; // removed before its first tick
+        }
+        // Alive, so its place is its own.
+        let Some(place) = store.places.get(entity) else {
+            continue;
         };
-        let Some(&stamp) = store.stamps.get(links.stamp) else {
+        let Some(&stamp) = store.stamps.get(place.stamp) else {
             continue;
         };
         if stamp.roster == Roster::Quarantined {
@@ -114,7 +117,7 @@ pub(crate) fn deliver_primed<V: Send + Sync + 'static>(
             continue;
         };
         let name = Arc::clone(&var.name);
-        let Some(slot) = var.roster(stamp.roster).get(links.slot as usize) else {
+        let Some(slot) = var.roster(stamp.roster).get(place.slot as usize) else {
             continue;
         };
         let target = Target::new(
@@ -256,16 +259,17 @@ fn deliver_waiting<V: Send + Sync + 'static>(
 ) {
     let mut waiting = std::mem::take(&mut store.waiting);
     waiting.retain(|&entity| {
-        let Ok((links, policed)) = store
-            .world
-            .query_one_mut::<(&Links, &mut Policed<V>)>(entity)
-        else {
+        let Ok(policed) = store.world.query_one_mut::<&mut Policed<V>>(entity) else {
             return false; // gone
         };
         if policed.pending.is_none() {
             return false; // delivered with this tick's changes
         }
-        let Some(stamp) = store.stamps.get(links.stamp) else {
+        // Alive, so its place is its own.
+        let Some(place) = store.places.get(entity) else {
+            return false;
+        };
+        let Some(stamp) = store.stamps.get(place.stamp) else {
             return false;
         };
         if !policed.window_open(tick) || stamp.roster == Roster::Quarantined {
@@ -274,7 +278,7 @@ fn deliver_waiting<V: Send + Sync + 'static>(
         let Some(var) = store.variables.get_mut(stamp.variable) else {
             return false;
         };
-        let Some(slot) = var.roster(stamp.roster).get(links.slot as usize) else {
+        let Some(slot) = var.roster(stamp.roster).get(place.slot as usize) else {
             return false;
         };
         let callback = slot.callback;

@@ -8,23 +8,23 @@ use crate::owners::OwnerRegistry;
 /// time proportional to those observers. With `full`, also checks every
 /// owner that has observers (the safety net, in time proportional to those
 /// owners); returns how many observers were swept.
+///
+/// Large sweeps unlink and despawn on two rayon threads at once (see
+/// `Store::despawn_owners`), on `pool` if given.
 pub(crate) fn sweep<V>(
     store: &mut Store<V>,
     owners: &OwnerRegistry,
     deaths: &mut Vec<OwnerKey>,
     full: bool,
+    pool: Option<&rayon::ThreadPool>,
 ) -> u64 {
     owners.take_deaths(deaths);
-    let mut swept = 0;
-    for owner in deaths.drain(..) {
-        swept += store.despawn_owned(owner) as u64;
-    }
+    let mut swept = store.despawn_owners(deaths, pool);
+    deaths.clear();
     if full {
-        for owner in orphaned_owners(store, owners) {
-            swept += store.despawn_owned(owner) as u64;
-        }
+        swept += store.despawn_owners(&orphaned_owners(store, owners), pool);
     }
-    swept
+    swept as u64
 }
 
 /// Owners with observers that are not alive: none, unless a death was lost.
@@ -66,9 +66,9 @@ mod tests {
         registry.take_deaths(&mut Vec::new()); // the death is lost here
 
         let mut deaths = Vec::new();
-        assert_eq!(sweep(&mut store, &registry, &mut deaths, false), 0);
+        assert_eq!(sweep(&mut store, &registry, &mut deaths, false, None), 0);
         assert_eq!(store.len(), 3, "the per-owner sweep cannot see it");
-        assert_eq!(sweep(&mut store, &registry, &mut deaths, true), 3);
+        assert_eq!(sweep(&mut store, &registry, &mut deaths, true, None), 3);
         assert_eq!(store.len(), 0);
     }
 }

@@ -1,7 +1,7 @@
 //! The observer store: the ECS world plus the indexes that must stay in step
 //! with it. Every spawn and despawn goes through here, so the invariants
-//! stated on `Links::slot`, `OwnedList` and `Slot::callback` hold
-//! whenever control leaves this module.
+//! stated on `Places`, `Place::slot` and `OwnedList` hold whenever control
+//! leaves this module.
 
 use std::time::{Duration, Instant};
 
@@ -9,21 +9,32 @@ use hecs::{ColumnBatch, ColumnBatchType, Entity, QueryOneError, World};
 use slotmap::SecondaryMap;
 
 use crate::callbacks::{CallbackRef, Callbacks};
-use crate::components::{Delivery, Frozen, Links, Tally};
+use crate::components::{Delivery, Frozen, Liveness, Tally};
 use crate::ids::OwnerKey;
 use crate::owned::OwnedList;
+use crate::places::{Place, Places};
 use crate::policy::{Policed, Policy};
 use crate::stamps::{Registration, Stamp, Stamps};
 use crate::systems::Primed;
 use crate::variables::{Interner, Roster, Slot, Variable, Variables};
 
+mod departures;
+#[cfg(test)]
+mod test;
+
+pub(crate) use departures::Departures;
+
 pub(crate) struct Store<V> {
     pub(crate) world: World,
     pub(crate) variables: Variables,
-    /// The registration stamps observers name (`Links::stamp`).
+    /// Each observer's stamp and roster position, by entity id.
+    pub(crate) places: Places,
+    /// The registration stamps observers name (`Place::stamp`).
     pub(crate) stamps: Stamps,
     /// Observers of each owner that has any.
     owned: SecondaryMap<OwnerKey, OwnedList>,
+    /// Scratch of `despawn_owners`, kept so its buffers are reused.
+    departures: Departures,
     pub(crate) callbacks: Callbacks<V>,
     /// When the store was made; registration times count from here.
     born: Instant,
@@ -49,18 +60,19 @@ pub(crate) struct Spawn<V> {
     pub(crate) tick: u64,
 }
 
-/// Swap-removes the observer `links` describes from its variable's roster:
-/// its slot, and the slot moved into its place, whose `Links::slot` must
-/// become `links.slot`.
+/// Takes `entity`, found at `place`, out of its variable's roster: its slot,
+/// and the slot moved into its place, whose `Place::slot` must become
+/// `place.slot`. `None` if `place` does not hold `entity` (a stale place).
 fn take_slot(
     variables: &mut Variables,
     stamps: &Stamps,
-    links: Links,
+    entity: Entity,
+    place: Place,
 ) -> Option<(Slot, Option<Slot>)> {
-    let stamp = stamps.get(links.stamp)?;
+    let stamp = stamps.get(place.stamp)?;
     variables
         .get_mut(stamp.variable)?
-        .swap_remove(stamp.roster, links.slot as usize)
+        .take(stamp.roster, place.slot as usize, entity)
 }
 
 /// The stamp of one more observer of `var` (index `variable`) in `roster`,
@@ -91,16 +103,16 @@ fn nanos_since(born: Instant) -> u64 {
 /// columns (about 100 MB) and keeps each batch's length within `u32`.
 const SPAWN_BATCH: usize = 1 << 20;
 
-/// The rows of plain observers with `links`, as a batch of hecs columns.
+/// The rows of plain observers of `owners`, as a batch of hecs columns.
 /// `None` if the column came out short, which the writer below rules out.
-fn column_batch(links: &[Links]) -> Option<ColumnBatch> {
+fn column_batch(owners: impl ExactSizeIterator<Item = OwnerKey>) -> Option<ColumnBatch> {
     let mut columns = ColumnBatchType::new();
-    columns.add::<Links>();
-    let builder = columns.into_batch(u32::try_from(links.len()).ok()?);
+    columns.add::<Liveness>();
+    let builder = columns.into_batch(u32::try_from(owners.len()).ok()?);
     {
-        let mut writer = builder.writer::<Links>()?;
-        for &l in links {
-            writer.push(l).ok()?;
+        let mut writer = builder.writer::<Liveness>()?;
+        for owner in owners {
+            writer.push(Liveness { owner }).ok()?;
         }
     }
     builder.build().ok()
@@ -111,8 +123,10 @@ impl<V> Store<V> {
         Store {
             world: World::new(),
             variables: Variables::default(),
+            places: Places::default(),
             stamps: Stamps::default(),
             owned: SecondaryMap::new(),
+            departures: Departures::default(),
             callbacks: Callbacks::new(),
             born: Instant::now(),
             epoch: 0,
@@ -132,7 +146,9 @@ impl<V> Store<V> {
         self.world = World::new();
         self.epoch = self.epoch.wrapping_add(1);
         self.owned = SecondaryMap::new();
+        self.departures = Departures::default();
         self.variables.release_observer_storage();
+        self.places = Places::default();
         self.stamps = Stamps::default();
         self.callbacks.release_private_storage();
         self.primed = Vec::new();
@@ -164,17 +180,14 @@ impl<V> Store<V> {
             Some(_) => Roster::Policed,
             None => Roster::Plain,
         };
-        let links = Links {
-            stamp: join_stamp(&mut self.stamps, var, variable, roster, tick, self.born),
-            slot: var.roster(roster).len() as u32,
-            owner,
-        };
+        let stamp = join_stamp(&mut self.stamps, var, variable, roster, tick, self.born);
+        let liveness = Liveness { owner };
         let entity = match policy {
-            Some(policy) => self.world.spawn((links, Policed::new(policy))),
-            None => self.world.spawn((links,)),
+            Some(policy) => self.world.spawn((liveness, Policed::new(policy))),
+            None => self.world.spawn((liveness,)),
         };
         let slot = var.push(roster, Slot { entity, callback });
-        debug_assert_eq!(slot, links.slot);
+        self.places.set(entity, Place { stamp, slot });
         owned.push(entity);
         self.grown = true;
         Some(entity)
@@ -195,21 +208,22 @@ impl<V> Store<V> {
         self.variables.sync(interner);
         let mut entities = Vec::with_capacity(observers.len());
         for chunk in observers.chunks(SPAWN_BATCH) {
-            let links = self.link_many(chunk, callback, tick);
-            let Some(batch) = column_batch(&links) else {
+            let linked = self.link_many(chunk, callback, tick);
+            let Some(batch) = column_batch(linked.iter().map(|&(_, owner)| owner)) else {
                 debug_assert!(false, "column batch left incomplete");
                 continue;
             };
             let first = entities.len();
             entities.extend(self.world.spawn_column_batch(batch));
-            // The indexes hold dangling entities until now.
-            for (links, &entity) in links.iter().zip(&entities[first..]) {
-                if let Some(var) = self.stamps.get(links.stamp).map(|s| s.variable)
+            // The rosters hold dangling entities until now.
+            for (&(place, owner), &entity) in linked.iter().zip(&entities[first..]) {
+                if let Some(var) = self.stamps.get(place.stamp).map(|s| s.variable)
                     && let Some(var) = self.variables.get_mut(var)
                 {
-                    var.observers[links.slot as usize].entity = entity;
+                    var.observers[place.slot as usize].entity = entity;
                 }
-                if let Some(owned) = self.owned.get_mut(links.owner) {
+                self.places.set(entity, place);
+                if let Some(owned) = self.owned.get_mut(owner) {
                     owned.push(entity);
                 }
             }
@@ -218,17 +232,17 @@ impl<V> Store<V> {
         entities
     }
 
-    /// Reserves each new observer's places in its variable's roster and its
-    /// owner's list, holding `Entity::DANGLING` there, and stamps it;
-    /// returns their `Links`.
+    /// Reserves each new observer's slot in its variable's roster, holding
+    /// `Entity::DANGLING` there, makes sure its owner has a list, and stamps
+    /// it; returns each one's place and owner.
     fn link_many(
         &mut self,
         observers: &[(u32, OwnerKey)],
         callback: CallbackRef,
         tick: u64,
-    ) -> Vec<Links> {
+    ) -> Vec<(Place, OwnerKey)> {
         let born = self.born;
-        let mut links = Vec::with_capacity(observers.len());
+        let mut linked = Vec::with_capacity(observers.len());
         for &(variable, owner) in observers {
             let Some(var) = self.variables.get_mut(variable) else {
                 debug_assert!(false, "spawn_many with an unsynced variable");
@@ -241,20 +255,23 @@ impl<V> Store<V> {
             let stamp = join_stamp(&mut self.stamps, var, variable, Roster::Plain, tick, born);
             let entity = Entity::DANGLING;
             let slot = var.push(Roster::Plain, Slot { entity, callback });
-            links.push(Links { stamp, slot, owner });
+            linked.push((Place { stamp, slot }, owner));
         }
-        links
+        linked
     }
 
     /// Moves an observer to the quarantine: it stays listed but is never
     /// called again. False if it is gone or already quarantined.
     pub(crate) fn quarantine(&mut self, entity: Entity) -> bool {
-        let Ok((links, tally)) = self.world.query_one_mut::<(&Links, Option<&Tally>)>(entity)
-        else {
+        let Ok(tally) = self.world.query_one_mut::<Option<&Tally>>(entity) else {
             return false;
         };
-        let (links, extra) = (*links, tally.map_or(0, |t| t.extra));
-        let Some(&stamp) = self.stamps.get(links.stamp) else {
+        let extra = tally.map_or(0, |t| t.extra);
+        // Alive, so its place is its own.
+        let Some(place) = self.places.get(entity) else {
+            return false;
+        };
+        let Some(&stamp) = self.stamps.get(place.stamp) else {
             return false;
         };
         if stamp.roster == Roster::Quarantined {
@@ -275,19 +292,19 @@ impl<V> Store<V> {
                 None,
             ),
         };
-        let Some(slot) = self.unlink_variable(links) else {
+        let Some(slot) = self.unlink_variable(entity, place) else {
             return false;
         };
         let Some(var) = self.variables.get_mut(stamp.variable) else {
             return false;
         };
-        let position = var.push(Roster::Quarantined, slot);
-        let restamped = self.stamps.restamp(links.stamp, Roster::Quarantined);
-        if let Ok(l) = self.world.query_one_mut::<&mut Links>(entity)
-            && let Some(restamped) = restamped
-        {
-            l.stamp = restamped;
-            l.slot = position;
+        let slot = var.push(Roster::Quarantined, slot);
+        if let Some(restamped) = self.stamps.restamp(place.stamp, Roster::Quarantined) {
+            let place = Place {
+                stamp: restamped,
+                slot,
+            };
+            self.places.set(entity, place);
         }
         let inserted = self.world.insert_one(entity, frozen).is_ok();
         debug_assert!(inserted, "the entity was read above");
@@ -316,56 +333,23 @@ impl<V> Store<V> {
     /// Despawns one observer, unlinking it from its variable's roster and
     /// its owner's list; false if it does not exist.
     pub(crate) fn despawn(&mut self, entity: Entity) -> bool {
-        let Ok(links) = self.world.query_one_mut::<&Links>(entity).copied() else {
+        let Ok(&Liveness { owner }) = self.world.query_one_mut::<&Liveness>(entity) else {
             return false;
         };
-        // Unlink first, then despawn: the moved neighbour is fixed up while
-        // this entity's slot is still valid.
-        match self.unlink_variable(links) {
-            Some(slot) => self.callbacks.release(slot.callback),
+        // Alive, so its place is its own.
+        let place = self.places.get(entity);
+        match place.and_then(|place| Some((place, self.unlink_variable(entity, place)?))) {
+            Some((place, slot)) => {
+                self.callbacks.release(slot.callback);
+                self.stamps.release(place.stamp);
+            }
             None => debug_assert!(false, "observer missing from its variable's roster"),
         }
         let despawned = self.world.despawn(entity).is_ok();
         debug_assert!(despawned);
-        self.stamps.release(links.stamp);
         // After the despawn: compaction keeps only entities still alive.
-        self.unlink_owner(links.owner);
+        self.unlink_owner(owner);
         true
-    }
-
-    /// Despawns every observer of `owner`; returns how many.
-    ///
-    /// In two passes over the owner's list: the first unlinks each observer
-    /// from its variable's roster through one `View` of the `Links` column
-    /// (no per-entity component look-up), the second despawns.
-    pub(crate) fn despawn_owned(&mut self, owner: OwnerKey) -> usize {
-        let Some(list) = self.owned.remove(owner) else {
-            return 0;
-        };
-        let mut view = self.world.view_mut::<&mut Links>();
-        let mut despawned = 0;
-        for &entity in list.entries() {
-            // None for stale entries (observers removed on their own).
-            let Some(links) = view.get_mut(entity).map(|l| *l) else {
-                continue;
-            };
-            despawned += 1;
-            let Some((slot, moved)) = take_slot(&mut self.variables, &self.stamps, links) else {
-                debug_assert!(false, "observer missing from its variable's roster");
-                continue;
-            };
-            self.callbacks.release(slot.callback);
-            self.stamps.release(links.stamp);
-            if let Some(l) = moved.and_then(|m| view.get_mut(m.entity)) {
-                l.slot = links.slot;
-            }
-        }
-        drop(view);
-        for &entity in list.entries() {
-            // Stale entries fail here too, harmlessly.
-            let _ = self.world.despawn(entity);
-        }
-        despawned
     }
 
     /// Runs `f` on the observer's `Tally`, adding one (zeroed) first if it
@@ -402,14 +386,12 @@ impl<V> Store<V> {
         self.world.len() as usize
     }
 
-    /// Takes the observer out of its variable's roster and fixes the
-    /// neighbour moved into its place; returns its slot.
-    fn unlink_variable(&mut self, links: Links) -> Option<Slot> {
-        let (slot, moved) = take_slot(&mut self.variables, &self.stamps, links)?;
-        if let Some(m) = moved
-            && let Ok(l) = self.world.query_one_mut::<&mut Links>(m.entity)
-        {
-            l.slot = links.slot;
+    /// Takes `entity`, found at `place`, out of its variable's roster and
+    /// fixes the neighbour moved into its place; returns its slot.
+    fn unlink_variable(&mut self, entity: Entity, place: Place) -> Option<Slot> {
+        let (slot, moved) = take_slot(&mut self.variables, &self.stamps, entity, place)?;
+        if let Some(moved) = moved {
+            self.places.set_slot(moved.entity, place.slot);
         }
         Some(slot)
     }
