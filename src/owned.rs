@@ -2,54 +2,84 @@
 //! proportional to their number, when the owner dies.
 
 use hecs::Entity;
+use slotmap::SecondaryMap;
 
-/// The observers of one owner.
+use crate::ids::OwnerKey;
+
+/// The observers of each owner that has any, as lists of entities.
 ///
-/// An observer removed on its own leaves a stale entry behind instead of
-/// being searched for: the list is compacted once stale entries are the
-/// majority, so removal costs O(1) amortised and the list never holds more
-/// than twice its live observers. A stale entry names a despawned entity,
-/// which no later entity equals (hecs bumps the generation on despawn).
+/// An observer removed on its own leaves a stale entry in its owner's list
+/// instead of being searched for, so a removal need not know the owner: a
+/// stale entry names a despawned entity, which no later entity equals (hecs
+/// bumps the generation on despawn). Stale entries are counted across all
+/// lists; once they outnumber the live observers, every list is compacted,
+/// so a removal costs O(1) amortised and the lists never hold more than
+/// twice the live observers (plus one).
 #[derive(Debug, Default)]
-pub(crate) struct OwnedList {
-    entities: Vec<Entity>,
-    /// Entries naming removed observers. Invariant: `2 * stale <=
-    /// entities.len()` whenever the list is not empty.
+pub(crate) struct OwnedLists {
+    lists: SecondaryMap<OwnerKey, Vec<Entity>>,
+    /// Entries naming removed observers, across all lists. Invariant: at
+    /// most the live observers plus one.
     stale: usize,
 }
 
-impl OwnedList {
-    pub(crate) fn push(&mut self, entity: Entity) {
-        self.entities.push(entity);
+impl OwnedLists {
+    /// The list of `owner`, made empty if it has none; `None` if the key is
+    /// stale (that owner was swept).
+    pub(crate) fn list(&mut self, owner: OwnerKey) -> Option<&mut Vec<Entity>> {
+        self.lists.entry(owner).map(|e| e.or_default())
     }
 
-    /// Every entry, stale ones included.
-    pub(crate) fn entries(&self) -> &[Entity] {
-        &self.entities
+    /// Owners that have a list.
+    pub(crate) fn owners(&self) -> impl Iterator<Item = OwnerKey> + '_ {
+        self.lists.keys()
     }
 
-    /// Drops the entries `alive` refuses, so every entry names a live
-    /// observer.
-    pub(crate) fn drop_stale(&mut self, alive: impl Fn(Entity) -> bool) {
-        if self.stale > 0 {
-            self.entities.retain(|&e| alive(e));
-            self.stale = 0;
-        }
-    }
-
-    /// Counts one of its observers removed; compacts, keeping the entries
-    /// `alive` accepts, when stale entries become the majority. Returns
-    /// whether the list is now empty (its owner has no observer left).
-    pub(crate) fn note_removed(&mut self, alive: impl Fn(Entity) -> bool) -> bool {
+    /// Counts one listed observer removed on its own; `live` observers
+    /// remain, as `alive` tells. Compacts every list when stale entries
+    /// outnumber them.
+    pub(crate) fn note_removed(&mut self, live: usize, alive: impl Fn(Entity) -> bool) {
         self.stale += 1;
-        if 2 * self.stale > self.entities.len() {
-            self.entities.retain(|&e| alive(e));
-            self.stale = 0;
-            if self.entities.len() < self.entities.capacity() / 4 {
-                self.entities.shrink_to_fit();
+        if self.stale <= live {
+            return;
+        }
+        for list in self.lists.values_mut() {
+            list.retain(|&e| alive(e));
+            if list.len() < list.capacity() / 4 {
+                list.shrink_to_fit();
             }
         }
-        self.entities.is_empty()
+        self.lists.retain(|_, list| !list.is_empty());
+        self.stale = 0;
+    }
+
+    /// Takes the lists of the `owners` (each named once), keeping only the
+    /// entries `alive` accepts, so every entry names a live observer.
+    pub(crate) fn take_live(
+        &mut self,
+        owners: &[OwnerKey],
+        alive: impl Fn(Entity) -> bool,
+    ) -> Vec<Vec<Entity>> {
+        let mut lists: Vec<Vec<Entity>> = owners
+            .iter()
+            .filter_map(|&o| self.lists.remove(o))
+            .collect();
+        if self.stale > 0 {
+            for list in &mut lists {
+                let before = list.len();
+                list.retain(|&e| alive(e));
+                let dropped = before - list.len();
+                debug_assert!(dropped <= self.stale, "stale entries miscounted");
+                self.stale = self.stale.saturating_sub(dropped);
+            }
+        }
+        lists
+    }
+
+    /// Every entry of every list, stale ones included.
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (OwnerKey, &Vec<Entity>)> {
+        self.lists.iter()
     }
 }
 
@@ -57,23 +87,36 @@ impl OwnedList {
 mod tests {
     use std::collections::HashSet;
 
+    use slotmap::SlotMap;
+
     use super::*;
 
     #[test]
-    fn stale_entries_never_outnumber_live_ones_and_the_last_removal_empties_the_list() {
+    fn stale_entries_never_outnumber_live_ones_and_taken_lists_hold_only_the_live() {
         let mut world = hecs::World::new();
-        let mut list = OwnedList::default();
-        let entities: Vec<Entity> = (0..100).map(|i| world.spawn((i,))).collect();
-        entities.iter().for_each(|&e| list.push(e));
-        let mut live: HashSet<Entity> = entities.iter().copied().collect();
-        for (n, &e) in entities.iter().enumerate() {
+        let mut keys = SlotMap::<OwnerKey, ()>::with_key();
+        let owners: Vec<OwnerKey> = (0..4).map(|_| keys.insert(())).collect();
+        let mut lists = OwnedLists::default();
+        let mut live: HashSet<Entity> = HashSet::new();
+        for i in 0..400 {
+            let entity = world.spawn((i,));
+            lists.list(owners[i % 4]).unwrap().push(entity);
+            live.insert(entity);
+        }
+        let listed = |lists: &OwnedLists| lists.iter().map(|(_, l)| l.len()).sum::<usize>();
+        let entities: Vec<Entity> = live.iter().copied().collect();
+        for &e in &entities[..300] {
             world.despawn(e).unwrap();
             live.remove(&e);
-            let empty = list.note_removed(|e| world.contains(e));
-            assert_eq!(empty, n == entities.len() - 1);
-            assert!(list.entries().len() <= 2 * live.len().max(1));
-            assert!(live.iter().all(|e| list.entries().contains(e)));
+            lists.note_removed(live.len(), |e| world.contains(e));
+            assert!(listed(&lists) <= 2 * live.len() + 1);
         }
-        assert!(list.entries().is_empty());
+        let taken = lists.take_live(&owners[..2], |e| world.contains(e));
+        assert!(taken.iter().flatten().all(|e| live.contains(e)));
+        assert_eq!(lists.owners().count(), 2);
+        let rest = lists.take_live(&owners[2..], |e| world.contains(e));
+        let kept = taken.iter().chain(&rest).map(Vec::len).sum::<usize>();
+        assert_eq!(kept, live.len(), "every live observer listed once");
+        assert_eq!(lists.stale, 0, "every stale entry accounted for");
     }
 }

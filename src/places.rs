@@ -33,57 +33,62 @@ pub(crate) struct Place {
 /// What an id that no observer has held yet reads as.
 const VACANT: u32 = u32::MAX;
 
-/// Every observer's place, by entity id, as two columns.
+/// Every observer's place, by entity id.
 ///
-/// Invariant: for every live observer entity `e`, index `e.id()` of both
-/// columns is its place. The entry of a despawned id keeps whatever its
-/// last observer left until a new observer takes the id, so a place read
-/// for an entity not known to be alive must be checked against the roster
-/// it names (`Variable::take` does), since rosters name live observers
-/// only.
-///
-/// Positions are atomics so that sweep threads compacting different
-/// rosters can move their observers at once (`set_slot` through `&self`);
-/// every access is `Relaxed`, a plain load or store on common hardware,
-/// since the threads write disjoint entries and join before anyone reads
-/// them.
+/// Invariant: for every live observer entity `e`, entry `e.id()` is its
+/// place. The entry of a despawned id keeps whatever its last observer
+/// left until a new observer takes the id, so a place read for an entity
+/// not known to be alive must be checked against the roster it names
+/// (`Variable::take` does), since rosters name live observers only.
 #[derive(Debug, Default)]
 pub(crate) struct Places {
-    stamps: Vec<u32>,
-    /// Invariant: as long as `stamps`.
-    slots: Vec<AtomicU32>,
+    entries: Vec<Entry>,
+}
+
+/// One id's place, in one cache line with its neighbours'. The position is
+/// an atomic so that sweep threads compacting different rosters can move
+/// their observers at once (`set_slot` through `&self`); every access is
+/// `Relaxed`, a plain load or store on common hardware, since the threads
+/// write disjoint entries and join before anyone reads them.
+#[derive(Debug)]
+struct Entry {
+    stamp: u32,
+    slot: AtomicU32,
 }
 
 impl Places {
     /// The place recorded under `entity`'s id (see the type's invariant).
     pub(crate) fn get(&self, entity: Entity) -> Option<Place> {
-        let index = entity.id() as usize;
+        let entry = self.entries.get(entity.id() as usize)?;
         Some(Place {
-            stamp: *self.stamps.get(index)?,
-            slot: self.slots.get(index)?.load(Ordering::Relaxed),
+            stamp: entry.stamp,
+            slot: entry.slot.load(Ordering::Relaxed),
         })
     }
 
     /// The stamp recorded under `entity`'s id (see the type's invariant).
     pub(crate) fn stamp(&self, entity: Entity) -> Option<u32> {
-        self.stamps.get(entity.id() as usize).copied()
+        self.entries.get(entity.id() as usize).map(|e| e.stamp)
     }
 
-    /// Records the place of `entity`, growing the columns to its id.
+    /// Records the place of `entity`, growing the column to its id.
     pub(crate) fn set(&mut self, entity: Entity, place: Place) {
         let index = entity.id() as usize;
-        if index >= self.stamps.len() {
-            self.stamps.resize(index + 1, VACANT);
-            self.slots.resize_with(index + 1, || AtomicU32::new(VACANT));
+        if index >= self.entries.len() {
+            self.entries.resize_with(index + 1, || Entry {
+                stamp: VACANT,
+                slot: AtomicU32::new(VACANT),
+            });
         }
-        self.stamps[index] = place.stamp;
-        *self.slots[index].get_mut() = place.slot;
+        let entry = &mut self.entries[index];
+        entry.stamp = place.stamp;
+        *entry.slot.get_mut() = place.slot;
     }
 
     /// Moves `entity` to position `slot` of the same roster.
     pub(crate) fn set_slot(&self, entity: Entity, slot: u32) {
-        match self.slots.get(entity.id() as usize) {
-            Some(place) => place.store(slot, Ordering::Relaxed),
+        match self.entries.get(entity.id() as usize) {
+            Some(entry) => entry.slot.store(slot, Ordering::Relaxed),
             None => debug_assert!(false, "moved an observer that has no place"),
         }
     }
@@ -91,12 +96,12 @@ impl Places {
     /// Entries held, vacant and stale ones included.
     #[cfg(test)]
     pub(crate) fn capacity_used(&self) -> usize {
-        self.stamps.len()
+        self.entries.len()
     }
 }
 
-// Every observer pays for one entry of each column.
-const _: () = assert!(std::mem::size_of::<u32>() + std::mem::size_of::<AtomicU32>() == 8);
+// Every observer pays for one entry.
+const _: () = assert!(std::mem::size_of::<Entry>() == 8);
 
 #[cfg(test)]
 mod tests {

@@ -30,7 +30,6 @@ use rayon::prelude::*;
 use super::Store;
 use crate::callbacks::{Callbacks, Releases};
 use crate::ids::OwnerKey;
-use crate::owned::OwnedList;
 use crate::places::Places;
 use crate::stamps::Stamps;
 use crate::variables::{Roster, Slot, Variable, Variables};
@@ -121,14 +120,10 @@ impl<V> Store<V> {
         owners: &[OwnerKey],
         pool: Option<&rayon::ThreadPool>,
     ) -> usize {
-        let mut lists: Vec<OwnedList> = owners
-            .iter()
-            .filter_map(|&o| self.owned.remove(o))
-            .collect();
-        for list in &mut lists {
-            list.drop_stale(|e| self.world.contains(e)); // before the world changes
-        }
-        let count: usize = lists.iter().map(|l| l.entries().len()).sum();
+        // Before the world changes: only live observers are left listed.
+        let world = &self.world;
+        let lists = self.owned.take_live(owners, |e| world.contains(e));
+        let count: usize = lists.iter().map(Vec::len).sum();
         let parallel = count >= PARALLEL_SWEEP_MIN;
         let mut plan = std::mem::take(&mut self.departures);
         let Store {
@@ -178,10 +173,9 @@ impl<V> Store<V> {
 impl Departures {
     /// Records every observer the `lists` name (all alive) and releases
     /// their stamps.
-    fn make(&mut self, lists: &[OwnedList], places: &Places, stamps: &mut Stamps) {
-        self.leavers
-            .reserve(lists.iter().map(|l| l.entries().len()).sum());
-        for &entity in lists.iter().flat_map(OwnedList::entries) {
+    fn make(&mut self, lists: &[Vec<Entity>], places: &Places, stamps: &mut Stamps) {
+        self.leavers.reserve(lists.iter().map(Vec::len).sum());
+        for &entity in lists.iter().flatten() {
             // Alive, so its place is its own.
             let Some(index) = places.stamp(entity) else {
                 debug_assert!(false, "a live observer without a place");
@@ -384,7 +378,7 @@ fn take(
 }
 
 /// Despawns every observer the `lists` name; returns how many.
-fn despawn(world: &mut World, lists: &[OwnedList]) -> usize {
-    let entities = lists.iter().flat_map(OwnedList::entries);
+fn despawn(world: &mut World, lists: &[Vec<Entity>]) -> usize {
+    let entities = lists.iter().flatten();
     entities.filter(|&&e| world.despawn(e).is_ok()).count()
 }

@@ -6,12 +6,11 @@
 use std::time::{Duration, Instant};
 
 use hecs::{ColumnBatch, ColumnBatchType, Entity, QueryOneError, World};
-use slotmap::SecondaryMap;
 
 use crate::callbacks::{CallbackRef, Callbacks};
 use crate::components::{Delivery, Frozen, Liveness, Tally};
 use crate::ids::OwnerKey;
-use crate::owned::OwnedList;
+use crate::owned::OwnedLists;
 use crate::places::{Place, Places};
 use crate::policy::{Policed, Policy};
 use crate::stamps::{Registration, Stamp, Stamps};
@@ -32,7 +31,7 @@ pub(crate) struct Store<V> {
     /// The registration stamps observers name (`Place::stamp`).
     pub(crate) stamps: Stamps,
     /// Observers of each owner that has any.
-    owned: SecondaryMap<OwnerKey, OwnedList>,
+    owned: OwnedLists,
     /// Scratch of `despawn_owners`, kept so its buffers are reused.
     departures: Departures,
     pub(crate) callbacks: Callbacks<V>,
@@ -125,7 +124,7 @@ impl<V> Store<V> {
             variables: Variables::default(),
             places: Places::default(),
             stamps: Stamps::default(),
-            owned: SecondaryMap::new(),
+            owned: OwnedLists::default(),
             departures: Departures::default(),
             callbacks: Callbacks::new(),
             born: Instant::now(),
@@ -145,7 +144,7 @@ impl<V> Store<V> {
         }
         self.world = World::new();
         self.epoch = self.epoch.wrapping_add(1);
-        self.owned = SecondaryMap::new();
+        self.owned = OwnedLists::default();
         self.departures = Departures::default();
         self.variables.release_observer_storage();
         self.places = Places::default();
@@ -170,7 +169,7 @@ impl<V> Store<V> {
             policy,
             tick,
         } = spawn;
-        let Some(owned) = self.owned.entry(owner).map(|e| e.or_default()) else {
+        let Some(owned) = self.owned.list(owner) else {
             self.callbacks.release(callback);
             return None;
         };
@@ -223,7 +222,7 @@ impl<V> Store<V> {
                     var.observers[place.slot as usize].entity = entity;
                 }
                 self.places.set(entity, place);
-                if let Some(owned) = self.owned.get_mut(owner) {
+                if let Some(owned) = self.owned.list(owner) {
                     owned.push(entity);
                 }
             }
@@ -248,7 +247,7 @@ impl<V> Store<V> {
                 debug_assert!(false, "spawn_many with an unsynced variable");
                 continue;
             };
-            if self.owned.entry(owner).map(|e| e.or_default()).is_none() {
+            if self.owned.list(owner).is_none() {
                 debug_assert!(false, "spawn_many with a swept owner");
                 continue;
             }
@@ -330,14 +329,16 @@ impl<V> Store<V> {
         despawned
     }
 
-    /// Despawns one observer, unlinking it from its variable's roster and
-    /// its owner's list; false if it does not exist.
+    /// Despawns one observer, unlinking it from its variable's roster (its
+    /// owner's list keeps a stale entry); false if it does not exist.
     pub(crate) fn despawn(&mut self, entity: Entity) -> bool {
-        let Ok(&Liveness { owner }) = self.world.query_one_mut::<&Liveness>(entity) else {
-            return false;
-        };
-        // Alive, so its place is its own.
+        // Read before the despawn, which proves the entity was alive (so
+        // the place is its own), and used after it: the world's cache misses
+        // and the roster's overlap.
         let place = self.places.get(entity);
+        if self.world.despawn(entity).is_err() {
+            return false;
+        }
         match place.and_then(|place| Some((place, self.unlink_variable(entity, place)?))) {
             Some((place, slot)) => {
                 self.callbacks.release(slot.callback);
@@ -345,10 +346,9 @@ impl<V> Store<V> {
             }
             None => debug_assert!(false, "observer missing from its variable's roster"),
         }
-        let despawned = self.world.despawn(entity).is_ok();
-        debug_assert!(despawned);
-        // After the despawn: compaction keeps only entities still alive.
-        self.unlink_owner(owner);
+        let world = &self.world;
+        self.owned
+            .note_removed(world.len() as usize, |e| world.contains(e));
         true
     }
 
@@ -372,7 +372,7 @@ impl<V> Store<V> {
 
     /// Owners that have at least one observer.
     pub(crate) fn owners(&self) -> impl Iterator<Item = OwnerKey> + '_ {
-        self.owned.keys()
+        self.owned.owners()
     }
 
     /// How long ago observers stamped with `stamp` registered, at `now`.
@@ -394,16 +394,5 @@ impl<V> Store<V> {
             self.places.set_slot(moved.entity, place.slot);
         }
         Some(slot)
-    }
-
-    fn unlink_owner(&mut self, owner: OwnerKey) {
-        let Some(list) = self.owned.get_mut(owner) else {
-            debug_assert!(false, "observer of an owner without a list");
-            return;
-        };
-        let world = &self.world;
-        if list.note_removed(|e| world.contains(e)) {
-            self.owned.remove(owner);
-        }
     }
 }

@@ -54,7 +54,7 @@ impl<V> Store<V> {
         }
         let mut listed = 0;
         for (owner, list) in self.owned.iter() {
-            for &entity in list.entries() {
+            for &entity in list {
                 if let Ok(liveness) = self.world.get::<&Liveness>(entity) {
                     assert_eq!(liveness.owner, owner, "listed under another owner");
                     listed += 1;
