@@ -1,42 +1,43 @@
 //! Despawning the observers of dead owners in one batch: the sweep's work.
 //!
-//! One observer at a time, leaving a roster costs a few cache misses at
-//! random places (its slot, the roster's tail, the moved neighbour's place),
-//! and a sweep of a large population is made of little else. So the batch
-//! goes roster by roster instead, in two halves that touch disjoint tables
-//! and run at once on rayon when the batch is large:
+//! One observer at a time, leaving a roster costs a chain of cache misses at
+//! random places (its place, its slot, the roster's tail, the moved
+//! neighbour's place), and a sweep of a large population is made of little
+//! else. So the batch goes roster by roster instead, in two halves that
+//! touch disjoint tables and run at once on rayon when the batch is large:
 //!
 //! - **despawn**: `World::despawn` of every leaver, straight from the dead
 //!   owners' lists;
 //! - **unlink**, meanwhile:
 //!   1. *plan*: mark each leaver's entity id in a bitset (one bit per id, so
-//!      it stays in cache), count it against its roster and release its
-//!      stamp;
-//!   2. *compact*: a roster that loses many observers for its length is
-//!      compacted in one sequential pass that tests each slot's bit
-//!      (`Variable::sweep`); when most variables have a touched roster,
-//!      the variable table is walked front to back in parallel tasks. A
-//!      roster that loses few among many is left for step 3, so the cost
-//!      follows the leavers, not the roster;
+//!      it stays in cache), release its stamp, and group the leavers by the
+//!      roster they leave;
+//!   2. *compact* each touched roster: if it loses many observers for its
+//!      length, in one sequential pass that tests each slot's bit
+//!      (`Variable::sweep`); if few among many, by swap-removing its
+//!      leavers one by one, so the cost follows the leavers, not the
+//!      roster. When most variables have a touched roster, the variable
+//!      table is walked front to back, in parallel tasks;
 //!   3. *clear* the bits.
 //!
-//! Then, on the calling thread: the callbacks of the compacted rosters'
-//! leavers are released (so private closures drop there), and the leavers
-//! of the rosters left alone are swap-removed one by one.
+//! Then, on the calling thread, the leavers' callbacks are released, so
+//! private closures are dropped there.
 
 use hecs::{Entity, World};
 use rayon::prelude::*;
 
 use super::Store;
-use crate::callbacks::{Callbacks, Releases};
+use crate::callbacks::Releases;
 use crate::ids::OwnerKey;
 use crate::places::Places;
 use crate::stamps::Stamps;
-use crate::variables::{Roster, Slot, Variable, Variables};
+use crate::variables::{Roster, Slot, Variable};
 
 /// A roster is compacted in one pass when fewer than this many of its
-/// slots stay per leaver (a pass reads a slot in a few nanoseconds; taking
-/// one leaver out alone costs a few cache misses, some hundred).
+/// slots stay per leaver. A pass reads a slot in a few nanoseconds, in
+/// order; a leaver taken out alone costs a few cache misses in a row, some
+/// hundreds of nanoseconds. (In the simulation, where most rosters of 100
+/// lose one observer a tick, 32 gave shorter sweeps than 64 or 128.)
 const SLOTS_PER_LEAVER_FOR_A_PASS: usize = 32;
 
 /// The variable table is walked front to back, rather than the touched
@@ -57,13 +58,17 @@ const ROSTER_KINDS: usize = 3;
 
 /// The scratch of `Store::despawn_owners`, kept between sweeps so that its
 /// buffers are reused: its capacity is that of the largest sweep so far,
-/// about 12 bytes per leaver. Empty, with every bit clear, between calls.
+/// about 20 bytes per leaver. Empty, with every bit clear, between calls.
 #[derive(Debug, Default)]
 pub(crate) struct Departures {
     /// One bit per entity id, set while that observer is leaving.
     leaving: Vec<u64>,
-    /// Every leaving observer, in its owner's list order.
-    leavers: Vec<Leaver>,
+    /// Every leaving observer and the index of its roster in `rosters`, in
+    /// its owner's list order.
+    leavers: Vec<(Entity, u32)>,
+    /// The leavers again, grouped by roster: `rosters[i]`'s are
+    /// `grouped[rosters[i].start..][..rosters[i].leavers]`.
+    grouped: Vec<Entity>,
     /// The rosters they leave.
     rosters: Vec<Touched>,
     /// Per roster (`ROSTER_KINDS * variable + kind`): one plus the index of
@@ -88,28 +93,22 @@ pub(super) struct Shape {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Leaver {
-    entity: Entity,
-    /// Its roster's index in `Departures::rosters`.
-    roster: u32,
-}
-
-#[derive(Clone, Copy, Debug)]
 struct Touched {
     variable: u32,
     roster: Roster,
     /// Leavers from this roster.
     leavers: u32,
+    /// Where its leavers start in `Departures::grouped`.
+    start: u32,
 }
 
 /// What the compaction did: observers unlinked, the callbacks they held,
-/// and the rosters it left for one-by-one removal (indices in
-/// `Departures::rosters`).
+/// and how many rosters lost theirs one by one.
 #[derive(Debug, Default)]
 struct Compacted {
     unlinked: usize,
     releases: Releases,
-    one_by_one: Vec<u32>,
+    one_by_one: usize,
 }
 
 impl<V> Store<V> {
@@ -151,18 +150,19 @@ impl<V> Store<V> {
             (unlink(), despawn())
         };
         callbacks.release_all(&mut compacted.releases);
-        let unlinked = compacted.unlinked
-            + plan.take_one_by_one(&compacted.one_by_one, variables, places, callbacks);
         #[cfg(test)]
         {
             plan.shape = Shape {
                 parallel,
-                walked: plan.rosters.len() * DENSE_ROSTERS >= plan.touched.len(),
-                passes: plan.rosters.len() - compacted.one_by_one.len(),
-                one_by_one: compacted.one_by_one.len(),
+                walked: plan.walks(),
+                passes: plan.rosters.len() - compacted.one_by_one,
+                one_by_one: compacted.one_by_one,
             };
         }
-        debug_assert_eq!(unlinked, count, "a leaver missing from its roster");
+        debug_assert_eq!(
+            compacted.unlinked, count,
+            "a leaver missing from its roster"
+        );
         debug_assert_eq!(despawned, count, "a leaver missing from the world");
         plan.clear();
         self.departures = plan;
@@ -171,8 +171,8 @@ impl<V> Store<V> {
 }
 
 impl Departures {
-    /// Records every observer the `lists` name (all alive) and releases
-    /// their stamps.
+    /// Records every observer the `lists` name (all alive), grouped by
+    /// roster, and releases their stamps.
     fn make(&mut self, lists: &[Vec<Entity>], places: &Places, stamps: &mut Stamps) {
         self.leavers.reserve(lists.iter().map(Vec::len).sum());
         for &entity in lists.iter().flatten() {
@@ -188,6 +188,7 @@ impl Departures {
             self.add(entity, stamp.variable, stamp.roster);
             stamps.release(index);
         }
+        self.group();
     }
 
     fn add(&mut self, entity: Entity, variable: u32, roster: Roster) {
@@ -206,6 +207,7 @@ impl Departures {
                     variable,
                     roster,
                     leavers: 0,
+                    start: 0,
                 });
                 self.touched[key] = self.rosters.len() as u32;
                 self.rosters.len() - 1
@@ -213,8 +215,25 @@ impl Departures {
             n => n as usize - 1,
         };
         self.rosters[index].leavers += 1;
-        let roster = index as u32;
-        self.leavers.push(Leaver { entity, roster });
+        self.leavers.push((entity, index as u32));
+    }
+
+    /// Fills `grouped` from `leavers` (a counting sort by roster).
+    fn group(&mut self) {
+        // Each roster's `start` first marks the end of its group; placing a
+        // leaver moves it down one, so it ends at the group's start.
+        let mut end = 0;
+        for touched in &mut self.rosters {
+            end += touched.leavers;
+            touched.start = end;
+        }
+        self.grouped.clear();
+        self.grouped.resize(self.leavers.len(), Entity::DANGLING);
+        for &(entity, roster) in &self.leavers {
+            let touched = &mut self.rosters[roster as usize];
+            touched.start -= 1;
+            self.grouped[touched.start as usize] = entity;
+        }
     }
 
     fn is_leaving(&self, entity: Entity) -> bool {
@@ -222,11 +241,16 @@ impl Departures {
         bits.is_some_and(|bits| bits & (1 << (entity.id() % 64)) != 0)
     }
 
-    /// Compacts every touched roster that loses many for its length (see
-    /// the module docs); `parallel` splits a front-to-back walk into tasks.
+    /// Whether the compaction walks the variable table front to back.
+    fn walks(&self) -> bool {
+        self.rosters.len() * DENSE_ROSTERS >= self.touched.len()
+    }
+
+    /// Compacts every touched roster (see the module docs); `parallel`
+    /// splits a front-to-back walk into tasks.
     fn compact(&self, variables: &mut [Variable], places: &Places, parallel: bool) -> Compacted {
         let mut out = Compacted::default();
-        if self.rosters.len() * DENSE_ROSTERS < self.touched.len() {
+        if !self.walks() {
             for index in 0..self.rosters.len() {
                 let variable = self.rosters[index].variable as usize;
                 if let Some(var) = variables.get_mut(variable) {
@@ -272,8 +296,8 @@ impl Departures {
         }
     }
 
-    /// Compacts roster `index` of `var` in one pass, or leaves it for
-    /// one-by-one removal if it loses few for its length.
+    /// Takes the leavers of roster `index` out of `var`: in one pass, or one
+    /// by one if it loses few for its length.
     fn compact_roster(
         &self,
         var: &mut Variable,
@@ -282,55 +306,32 @@ impl Departures {
         out: &mut Compacted,
     ) {
         let touched = self.rosters[index];
+        let leavers = &self.grouped[touched.start as usize..][..touched.leavers as usize];
         let len = var.roster(touched.roster).len();
-        if len >= SLOTS_PER_LEAVER_FOR_A_PASS * touched.leavers as usize {
-            out.one_by_one.push(index as u32);
+        if len < SLOTS_PER_LEAVER_FOR_A_PASS * leavers.len() {
+            var.sweep(
+                touched.roster,
+                |entity| self.is_leaving(entity),
+                |slot| {
+                    out.releases.push(slot.callback);
+                    out.unlinked += 1;
+                },
+                |entity, slot| places.set_slot(entity, slot),
+            );
             return;
         }
-        var.sweep(
-            touched.roster,
-            |entity| self.is_leaving(entity),
-            |slot| {
+        out.one_by_one += 1;
+        for &entity in leavers {
+            if let Some(slot) = take(var, touched.roster, places, entity) {
                 out.releases.push(slot.callback);
                 out.unlinked += 1;
-            },
-            |entity, slot| places.set_slot(entity, slot),
-        );
-    }
-
-    /// Swap-removes, one at a time, the leavers of the rosters `one_by_one`
-    /// names; returns how many.
-    fn take_one_by_one<V>(
-        &self,
-        one_by_one: &[u32],
-        variables: &mut Variables,
-        places: &Places,
-        callbacks: &mut Callbacks<V>,
-    ) -> usize {
-        if one_by_one.is_empty() {
-            return 0;
-        }
-        let mut chosen = vec![false; self.rosters.len()];
-        for &index in one_by_one {
-            chosen[index as usize] = true;
-        }
-        let mut taken = 0;
-        for leaver in &self.leavers {
-            if !chosen[leaver.roster as usize] {
-                continue;
-            }
-            let touched = self.rosters[leaver.roster as usize];
-            if let Some(slot) = take(variables, places, leaver.entity, touched) {
-                callbacks.release(slot.callback);
-                taken += 1;
             }
         }
-        taken
     }
 
     fn clear_bits(&mut self) {
-        for leaver in &self.leavers {
-            if let Some(bits) = self.leaving.get_mut(leaver.entity.id() as usize / 64) {
+        for &(entity, _) in &self.leavers {
+            if let Some(bits) = self.leaving.get_mut(entity.id() as usize / 64) {
                 *bits = 0;
             }
         }
@@ -340,6 +341,7 @@ impl Departures {
     /// to its leavers and rosters.
     fn clear(&mut self) {
         self.leavers.clear();
+        self.grouped.clear();
         for touched in self.rosters.drain(..) {
             self.touched[roster_key(touched.variable, touched.roster)] = 0;
         }
@@ -350,7 +352,7 @@ impl Compacted {
     fn merge(mut self, mut other: Compacted) -> Compacted {
         self.unlinked += other.unlinked;
         self.releases.append(&mut other.releases);
-        self.one_by_one.append(&mut other.one_by_one);
+        self.one_by_one += other.one_by_one;
         self
     }
 }
@@ -360,17 +362,11 @@ fn roster_key(variable: u32, roster: Roster) -> usize {
     ROSTER_KINDS * variable as usize + roster as usize
 }
 
-/// Swap-removes one leaver from the roster `touched` names.
-fn take(
-    variables: &mut Variables,
-    places: &Places,
-    entity: Entity,
-    touched: Touched,
-) -> Option<Slot> {
+/// Swap-removes one leaver from `roster` of `var`.
+fn take(var: &mut Variable, roster: Roster, places: &Places, entity: Entity) -> Option<Slot> {
     // Read now, not when planned: an earlier take may have moved it.
     let slot = places.get(entity)?.slot;
-    let var = variables.get_mut(touched.variable)?;
-    let (taken, moved) = var.take(touched.roster, slot as usize, entity)?;
+    let (taken, moved) = var.take(roster, slot as usize, entity)?;
     if let Some(moved) = moved {
         places.set_slot(moved.entity, slot);
     }
