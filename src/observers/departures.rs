@@ -119,6 +119,9 @@ impl<V> Store<V> {
         owners: &[OwnerKey],
         pool: Option<&rayon::ThreadPool>,
     ) -> usize {
+        if owners.is_empty() {
+            return 0; // most ticks
+        }
         // Before the world changes: only live observers are left listed.
         let world = &self.world;
         let lists = self.owned.take_live(owners, |e| world.contains(e));

@@ -370,6 +370,16 @@ impl<V> Store<V> {
         Some(result)
     }
 
+    /// Whether any observer has a policy, so that some variable may have a
+    /// policed roster: one check per archetype (a handful).
+    pub(crate) fn has_policed(&self) -> bool
+    where
+        V: Send + Sync + 'static,
+    {
+        let mut archetypes = self.world.archetypes();
+        archetypes.any(|a| !a.is_empty() && a.has::<Policed<V>>())
+    }
+
     /// Owners that have at least one observer.
     pub(crate) fn owners(&self) -> impl Iterator<Item = OwnerKey> + '_ {
         self.owned.owners()

@@ -54,18 +54,16 @@ pub(crate) struct Dispatch<'a, V> {
 /// about `parallel_chunk` notifications. Each observer receives its
 /// variable's changes in submission order.
 pub(crate) fn dispatch<V: Sync>(input: &Dispatch<'_, V>) -> Dispatched {
-    let notifications = input.notifications();
+    let (jobs, notifications) = input.jobs();
     let mut panics = Vec::new();
     let sequential =
         input.config.deterministic || notifications < input.config.parallel_threshold as u64;
     if sequential {
-        for batch in input.batches {
-            if let Some(job) = input.job(batch, 0..usize::MAX) {
-                deliver(&job, input.callbacks, input.ids, &mut panics);
-            }
+        for job in &jobs {
+            deliver(job, input.callbacks, input.ids, &mut panics);
         }
     } else {
-        let jobs = input.jobs();
+        let jobs = split(jobs, input.config.parallel_chunk);
         let run = || {
             jobs.par_iter()
                 .fold(Vec::new, |mut panics, job| {
@@ -89,53 +87,52 @@ pub(crate) fn dispatch<V: Sync>(input: &Dispatch<'_, V>) -> Dispatched {
 }
 
 impl<'a, V> Dispatch<'a, V> {
-    /// Callback calls this tick will make.
-    fn notifications(&self) -> u64 {
-        self.batches
-            .iter()
-            .filter_map(|b| {
-                let observers = self.variables.get(b.variable)?.observers.len();
-                Some((observers * b.changes.len()) as u64)
-            })
-            .sum()
-    }
-
-    /// The batch split into jobs of about `parallel_chunk` notifications.
-    fn jobs(&self) -> Vec<Job<'a, V>> {
+    /// One job per batch (all its changes to all its variable's observers),
+    /// and the callback calls they will make: one look-up of each variable.
+    fn jobs(&self) -> (Vec<Job<'a, V>>, u64) {
         let mut jobs = Vec::with_capacity(self.batches.len());
+        let mut notifications = 0;
         for batch in self.batches {
-            let per_job = (self.config.parallel_chunk / batch.changes.len()).max(1);
-            let Some(observers) = self
-                .variables
-                .get(batch.variable)
-                .map(|v| v.observers.len())
-            else {
+            let Some(variable) = self.variables.get(batch.variable) else {
                 continue;
             };
-            let mut start = 0;
-            while start < observers {
-                let end = (start + per_job).min(observers);
-                jobs.extend(self.job(batch, start..end));
-                start = end;
-            }
+            let job = Job {
+                variable: VariableId {
+                    index: batch.variable,
+                    manager: self.ids.manager,
+                },
+                name: &variable.name,
+                changes: &self.changes[batch.changes.clone()],
+                observers: &variable.observers,
+            };
+            notifications += job.notifications();
+            jobs.push(job);
         }
-        jobs
+        (jobs, notifications)
     }
+}
 
-    /// The changes of `batch` for its observers in `range` (clamped).
-    fn job(&self, batch: &Batch, range: std::ops::Range<usize>) -> Option<Job<'a, V>> {
-        let variable = self.variables.get(batch.variable)?;
-        let end = range.end.min(variable.observers.len());
-        Some(Job {
-            variable: VariableId {
-                index: batch.variable,
-                manager: self.ids.manager,
-            },
-            name: &variable.name,
-            changes: &self.changes[batch.changes.clone()],
-            observers: &variable.observers[range.start.min(end)..end],
-        })
+impl<V> Job<'_, V> {
+    fn notifications(&self) -> u64 {
+        (self.observers.len() * self.changes.len()) as u64
     }
+}
+
+/// The jobs split by observers into jobs of about `chunk` notifications,
+/// so one variable's fan-out is itself parallel. Returned as they are when
+/// none is larger (the common case of many small variables).
+fn split<V>(jobs: Vec<Job<'_, V>>, chunk: usize) -> Vec<Job<'_, V>> {
+    if jobs.iter().all(|job| job.notifications() <= chunk as u64) {
+        return jobs;
+    }
+    let mut split = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let per_job = (chunk / job.changes.len().max(1)).max(1);
+        for observers in job.observers.chunks(per_job) {
+            split.push(Job { observers, ..job });
+        }
+    }
+    split
 }
 
 /// Calls the job's callbacks, change by change, isolating each call: one

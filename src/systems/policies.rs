@@ -78,6 +78,9 @@ pub(crate) fn deliver_policed<V: Send + Sync + 'static>(
     ids: IdScope,
     out: &mut PolicedOutcome,
 ) {
+    // Most stores have no policed observer: skip reading every changed
+    // variable for an empty roster.
+    let batches = if store.has_policed() { batches } else { &[] };
     for batch in batches {
         deliver_batch(
             store,
