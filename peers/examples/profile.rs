@@ -8,13 +8,14 @@
 //!
 //! Workloads: `w1 N`, `w2`, `w3`, `idle`, `w4`, `w6add`, `w6bulk`, `w6remove` (the
 //! README's, with sizes scaled by an optional last argument `/k`); peers:
-//! `floor`, `naive`, `engine`. Each builds, runs a few iterations, and
-//! prints the time of the part the bench would time.
+//! `floor`, `naive`, `engine`, and `floor-par` for the tick workloads
+//! (`w1`, `w2`, `w3`). Each builds, runs a few iterations, and prints the
+//! time of the part the bench would time.
 
 use std::time::Instant;
 
 use peers::{
-    Churn, Counters, Engine, Floor, Naive, Owners, Peer, SplitMix64, populate, population,
+    Churn, Counters, Engine, Floor, FloorPar, Naive, Owners, Peer, SplitMix64, populate, population,
 };
 
 /// What the profile run does, after parsing.
@@ -25,7 +26,7 @@ struct Run {
     owners: usize,
 }
 
-fn ticks<P: Owners + Churn>(run: Run, reps: usize, changed: usize) {
+fn ticks<P: Peer>(run: Run, reps: usize, changed: usize) {
     let counters = Counters::new();
     let mut peer = P::new(run.vars, run.owners, &counters);
     populate(&mut peer, run.vars, run.per_var, run.owners, drop);
@@ -129,6 +130,31 @@ fn dispatch<P: Owners + Churn>(workload: &str, n: usize, scale: usize) {
     }
 }
 
+/// The tick workloads alone, for peers that cannot sweep or churn.
+fn tick_only<P: Peer>(workload: &str, n: usize, scale: usize) {
+    let big = Run {
+        vars: 10_000 / scale,
+        per_var: 100,
+        owners: 10_000 / scale,
+    };
+    let w3 = Run {
+        vars: 100_000 / scale,
+        per_var: 10,
+        owners: 1,
+    };
+    let w1 = Run {
+        vars: 1,
+        per_var: n,
+        owners: 1,
+    };
+    match workload {
+        "w1" => ticks::<P>(w1, 200, 1),
+        "w2" => ticks::<P>(big, 20, big.vars),
+        "w3" => ticks::<P>(w3, 2_000, 100),
+        other => panic!("{other} needs a peer that sweeps and churns"),
+    }
+}
+
 /// W3's idle tick, each of 5,000 timed alone: the median shows the plain
 /// tick, the mean adds whatever runs every so many ticks.
 fn idle_each<P: Peer>(run: Run) {
@@ -182,6 +208,7 @@ fn main() {
         "floor" => dispatch::<Floor>(workload, n, scale),
         "naive" => dispatch::<Naive>(workload, n, scale),
         "engine" => dispatch::<Engine>(workload, n, scale),
+        "floor-par" => tick_only::<FloorPar>(workload, n, scale),
         other => panic!("unknown peer {other}"),
     }
 }
