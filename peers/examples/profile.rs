@@ -6,7 +6,8 @@
 //!     target/release/examples/profile w2 engine
 //! ```
 //!
-//! Workloads: `w1 N`, `w2`, `w3`, `idle`, `w4`, `w6add`, `w6bulk`, `w6remove` (the
+//! Workloads: `w1 N`, `w2`, `w3`, `idle`, `w4` (`w4build`: its set-up
+//! alone), `w6add`, `w6bulk`, `w6remove` (the
 //! README's, with sizes scaled by an optional last argument `/k`); peers:
 //! `floor`, `naive`, `engine`, and `floor-par` for the tick workloads
 //! (`w1`, `w2`, `w3`). Each builds, runs a few iterations, and prints the
@@ -42,10 +43,16 @@ fn ticks<P: Peer>(run: Run, reps: usize, changed: usize) {
     println!("{} ticks: {:?}, {calls} calls", P::NAME, start.elapsed());
 }
 
-fn sweep<P: Owners>(run: Run) {
+/// W4's kills and ticks, after building its population; `sweep` false
+/// builds only (to subtract the build from an instruction count).
+fn sweep<P: Owners>(run: Run, sweep: bool) {
     let counters = Counters::new();
     let mut peer = P::new(run.vars, run.owners, &counters);
     populate(&mut peer, run.vars, run.per_var, run.owners, drop);
+    if !sweep {
+        println!("{} built {} observers", P::NAME, peer.observers());
+        return;
+    }
     let mut order: Vec<usize> = (0..run.owners).collect();
     SplitMix64::new(1).shuffle(&mut order);
     let start = Instant::now();
@@ -116,7 +123,8 @@ fn dispatch<P: Owners + Churn>(workload: &str, n: usize, scale: usize) {
             20_000,
             0,
         ),
-        "w4" => sweep::<P>(big),
+        "w4" => sweep::<P>(big, true),
+        "w4build" => sweep::<P>(big, false),
         "w6add" => churn::<P>(big, false),
         "w6remove" => churn::<P>(big, true),
         "w6bulk" => bulk_add::<P>(big),

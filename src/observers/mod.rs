@@ -1,6 +1,6 @@
 //! The observer store: the ECS world plus the indexes that must stay in step
 //! with it. Every spawn and despawn goes through here, so the invariants
-//! stated on `Places`, `Place::slot` and `OwnedList` hold whenever control
+//! stated on `Places`, `Place::slot` and `OwnedLists` hold whenever control
 //! leaves this module.
 
 use std::time::{Duration, Instant};

@@ -28,7 +28,7 @@ pub(crate) fn sweep<V>(
 }
 
 /// Owners with observers that are not alive: none, unless a death was lost.
-/// Every observer sits in its owner's list (`OwnedList`), so
+/// Every observer sits in its owner's list (`OwnedLists`), so
 /// checking the owners covers every observer.
 fn orphaned_owners<V>(store: &Store<V>, owners: &OwnerRegistry) -> Vec<OwnerKey> {
     owners.with_liveness(|alive| store.owners().filter(|&owner| !alive(owner)).collect())
