@@ -30,6 +30,13 @@ impl OwnedLists {
         self.lists.entry(owner).map(|e| e.or_default())
     }
 
+    /// Adds `entity` to the list of `owner`, which must have one (made by
+    /// `list`); false if it has none.
+    pub(crate) fn push(&mut self, owner: OwnerKey, entity: Entity) -> bool {
+        let list = self.lists.get_mut(owner);
+        list.map(|list| list.push(entity)).is_some()
+    }
+
     /// Owners that have a list.
     pub(crate) fn owners(&self) -> impl Iterator<Item = OwnerKey> + '_ {
         self.lists.keys()

@@ -75,14 +75,22 @@ impl Places {
     pub(crate) fn set(&mut self, entity: Entity, place: Place) {
         let index = entity.id() as usize;
         if index >= self.entries.len() {
-            self.entries.resize_with(index + 1, || Entry {
-                stamp: VACANT,
-                slot: AtomicU32::new(VACANT),
-            });
+            self.grow_to(index + 1);
         }
         let entry = &mut self.entries[index];
         entry.stamp = place.stamp;
         *entry.slot.get_mut() = place.slot;
+    }
+
+    /// Grows the column to hold ids below `len` (for a batch of new
+    /// observers, once rather than per observer).
+    pub(crate) fn grow_to(&mut self, len: usize) {
+        if len > self.entries.len() {
+            self.entries.resize_with(len, || Entry {
+                stamp: VACANT,
+                slot: AtomicU32::new(VACANT),
+            });
+        }
     }
 
     /// Moves `entity` to position `slot` of the same roster.

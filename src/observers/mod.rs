@@ -214,6 +214,8 @@ impl<V> Store<V> {
             };
             let first = entities.len();
             entities.extend(self.world.spawn_column_batch(batch));
+            let ids = entities[first..].iter().map(|e| e.id() as usize + 1);
+            self.places.grow_to(ids.max().unwrap_or(0));
             // The rosters hold dangling entities until now.
             for (&(place, owner), &entity) in linked.iter().zip(&entities[first..]) {
                 if let Some(var) = self.stamps.get(place.stamp).map(|s| s.variable)
@@ -222,9 +224,8 @@ impl<V> Store<V> {
                     var.observers[place.slot as usize].entity = entity;
                 }
                 self.places.set(entity, place);
-                if let Some(owned) = self.owned.list(owner) {
-                    owned.push(entity);
-                }
+                let listed = self.owned.push(owner, entity);
+                debug_assert!(listed, "link_many made every owner's list");
             }
         }
         self.grown |= !entities.is_empty();
@@ -242,14 +243,19 @@ impl<V> Store<V> {
     ) -> Vec<(Place, OwnerKey)> {
         let born = self.born;
         let mut linked = Vec::with_capacity(observers.len());
+        // Bulk adds mostly come owner by owner: check each owner once per run.
+        let mut listed = None;
         for &(variable, owner) in observers {
             let Some(var) = self.variables.get_mut(variable) else {
                 debug_assert!(false, "spawn_many with an unsynced variable");
                 continue;
             };
-            if self.owned.list(owner).is_none() {
-                debug_assert!(false, "spawn_many with a swept owner");
-                continue;
+            if listed != Some(owner) {
+                if self.owned.list(owner).is_none() {
+                    debug_assert!(false, "spawn_many with a swept owner");
+                    continue;
+                }
+                listed = Some(owner);
             }
             let stamp = join_stamp(&mut self.stamps, var, variable, Roster::Plain, tick, born);
             let entity = Entity::DANGLING;
