@@ -74,7 +74,16 @@ impl Places {
     /// Records the place of `entity`, growing the column to its id.
     pub(crate) fn set(&mut self, entity: Entity, place: Place) {
         let index = entity.id() as usize;
-        if index >= self.entries.len() {
+        if index == self.entries.len() {
+            // The usual new id: one past the highest so far.
+            let slot = AtomicU32::new(place.slot);
+            self.entries.push(Entry {
+                stamp: place.stamp,
+                slot,
+            });
+            return;
+        }
+        if index > self.entries.len() {
             self.grow_to(index + 1);
         }
         let entry = &mut self.entries[index];
