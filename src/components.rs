@@ -14,9 +14,8 @@
 use crate::ids::OwnerKey;
 
 /// The owner whose death ends the observer, and whose list in `OwnedLists`
-/// names it.
-/// The callback it calls is its roster slot's (`Slot::callback`), kept
-/// once, where the dispatch loop reads it.
+/// names it. (The callback it calls is its roster slot's, `Slot::callback`,
+/// kept once, where the dispatch loop reads it.)
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Liveness {
     pub(crate) owner: OwnerKey,

@@ -26,12 +26,12 @@
 use hecs::{Entity, World};
 use rayon::prelude::*;
 
-use super::Store;
+use super::{Store, take_at};
 use crate::callbacks::Releases;
 use crate::ids::OwnerKey;
 use crate::places::Places;
 use crate::stamps::Stamps;
-use crate::variables::{Roster, Slot, Variable};
+use crate::variables::{Roster, Variable};
 
 /// A roster is compacted in one pass when fewer than this many of its
 /// slots stay per leaver. A pass reads a slot in a few nanoseconds, in
@@ -325,7 +325,10 @@ impl Departures {
         }
         out.one_by_one += 1;
         for &entity in leavers {
-            if let Some(slot) = take(var, touched.roster, places, entity) {
+            // Read now, not when planned: an earlier take may have moved it.
+            let place = places.get(entity);
+            let taken = place.and_then(|p| take_at(var, touched.roster, p.slot, entity, places));
+            if let Some(slot) = taken {
                 out.releases.push(slot.callback);
                 out.unlinked += 1;
             }
@@ -363,17 +366,6 @@ impl Compacted {
 /// The index of a variable's roster in `Departures::touched`.
 fn roster_key(variable: u32, roster: Roster) -> usize {
     ROSTER_KINDS * variable as usize + roster as usize
-}
-
-/// Swap-removes one leaver from `roster` of `var`.
-fn take(var: &mut Variable, roster: Roster, places: &Places, entity: Entity) -> Option<Slot> {
-    // Read now, not when planned: an earlier take may have moved it.
-    let slot = places.get(entity)?.slot;
-    let (taken, moved) = var.take(roster, slot as usize, entity)?;
-    if let Some(moved) = moved {
-        places.set_slot(moved.entity, slot);
-    }
-    Some(taken)
 }
 
 /// Despawns every observer the `lists` name; returns how many.

@@ -59,19 +59,22 @@ pub(crate) struct Spawn<V> {
     pub(crate) tick: u64,
 }
 
-/// Takes `entity`, found at `place`, out of its variable's roster: its slot,
-/// and the slot moved into its place, whose `Place::slot` must become
-/// `place.slot`. `None` if `place` does not hold `entity` (a stale place).
-fn take_slot(
-    variables: &mut Variables,
-    stamps: &Stamps,
+/// Swap-removes `entity` from position `slot` of `roster` in `var`, and
+/// records the new position of the neighbour moved into the hole; returns
+/// the removed slot. `None` if that position holds another observer (a
+/// stale place removes nothing).
+fn take_at(
+    var: &mut Variable,
+    roster: Roster,
+    slot: u32,
     entity: Entity,
-    place: Place,
-) -> Option<(Slot, Option<Slot>)> {
-    let stamp = stamps.get(place.stamp)?;
-    variables
-        .get_mut(stamp.variable)?
-        .take(stamp.roster, place.slot as usize, entity)
+    places: &Places,
+) -> Option<Slot> {
+    let (taken, moved) = var.take(roster, slot as usize, entity)?;
+    if let Some(moved) = moved {
+        places.set_slot(moved.entity, slot);
+    }
+    Some(taken)
 }
 
 /// The stamp of one more observer of `var` (index `variable`) in `roster`,
@@ -386,7 +389,8 @@ impl<V> Store<V> {
         archetypes.any(|a| !a.is_empty() && a.has::<Policed<V>>())
     }
 
-    /// Owners that have at least one observer.
+    /// Owners that have a list: at least one observer, or stale entries
+    /// not yet compacted.
     pub(crate) fn owners(&self) -> impl Iterator<Item = OwnerKey> + '_ {
         self.owned.owners()
     }
@@ -402,13 +406,11 @@ impl<V> Store<V> {
         self.world.len() as usize
     }
 
-    /// Takes `entity`, found at `place`, out of its variable's roster and
-    /// fixes the neighbour moved into its place; returns its slot.
+    /// Takes `entity`, found at `place`, out of its variable's roster (see
+    /// `take_at`); returns its slot.
     fn unlink_variable(&mut self, entity: Entity, place: Place) -> Option<Slot> {
-        let (slot, moved) = take_slot(&mut self.variables, &self.stamps, entity, place)?;
-        if let Some(moved) = moved {
-            self.places.set_slot(moved.entity, place.slot);
-        }
-        Some(slot)
+        let stamp = self.stamps.get(place.stamp)?;
+        let var = self.variables.get_mut(stamp.variable)?;
+        take_at(var, stamp.roster, place.slot, entity, &self.places)
     }
 }
