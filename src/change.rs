@@ -96,3 +96,48 @@ pub enum NotifyOutcome {
     /// counted in `changes_coalesced`.
     Coalesced,
 }
+
+/// What happened to the changes handed to `notify_many`: how many took
+/// each [`NotifyOutcome`].
+///
+/// # Examples
+///
+/// ```
+/// use observer_manager::{Metadata, NotifyCounts, ObserverManager};
+///
+/// let manager = ObserverManager::<u32>::new();
+/// let speed = manager.variable("speed")?;
+/// let meta = Metadata::new("sensor");
+/// let counts = manager.notify_many([
+///     (speed, 1, 2, meta.clone()),
+///     (speed, 2, 2, meta.clone()),
+///     (speed, 2, 3, meta),
+/// ])?;
+/// assert_eq!(counts, NotifyCounts { queued: 2, unchanged: 1, coalesced: 0 });
+/// assert_eq!(counts.total(), 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NotifyCounts {
+    /// Changes queued for the next tick.
+    pub queued: u64,
+    /// Changes dropped because `old == new`.
+    pub unchanged: u64,
+    /// Changes merged into their variable's pending coalesced change.
+    pub coalesced: u64,
+}
+
+impl NotifyCounts {
+    /// Every change these counts cover.
+    pub fn total(&self) -> u64 {
+        self.queued + self.unchanged + self.coalesced
+    }
+
+    pub(crate) fn add(&mut self, outcome: NotifyOutcome) {
+        match outcome {
+            NotifyOutcome::Queued => self.queued += 1,
+            NotifyOutcome::Unchanged => self.unchanged += 1,
+            NotifyOutcome::Coalesced => self.coalesced += 1,
+        }
+    }
+}

@@ -68,6 +68,38 @@ impl From<VariableError> for NotifyError {
     }
 }
 
+/// Why [`notify_many`](crate::Notifier::notify_many) stopped before the end
+/// of its changes.
+///
+/// The changes before the rejected one were accepted, as `accepted` counts
+/// them (`accepted.total()` is the position of the rejected change); the
+/// rejected change and those after it were not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifyManyError {
+    /// Why the change at position `accepted.total()` was rejected.
+    pub error: NotifyError,
+    /// What happened to the changes before it.
+    pub accepted: crate::NotifyCounts,
+}
+
+impl fmt::Display for NotifyManyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "change {} of the batch was refused ({}); the {} before it were accepted",
+            self.accepted.total(),
+            self.error,
+            self.accepted.total()
+        )
+    }
+}
+
+impl std::error::Error for NotifyManyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
 /// Why an observer could not be added.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AddObserverError {

@@ -9,7 +9,7 @@ use std::mem;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::callbacks::Callback;
-use crate::change::{Change, NotifyOutcome};
+use crate::change::{Change, NotifyCounts, NotifyOutcome};
 use crate::ids::{CallbackKey, ObserverId, OwnerKey};
 use crate::policy::Policy;
 
@@ -174,6 +174,43 @@ impl<V: PartialEq> Inbox<V> {
         // Values may notify from their `Drop`: never drop them under the lock.
         drop(displaced);
         Ok(outcome)
+    }
+
+    /// Queues (or coalesces) every change of `chunk`, in order, under one
+    /// lock, draining it, and adds what happened to `counts`. Each entry
+    /// carries `old == new`, compared by the caller outside the lock.
+    pub(crate) fn push_all(
+        &self,
+        chunk: &mut Vec<(Change<V>, bool)>,
+        counts: &mut NotifyCounts,
+    ) -> Result<(), Closed> {
+        let mut displaced = Vec::new();
+        let mut state = self.state();
+        if state.closed {
+            drop(state);
+            chunk.clear(); // the values are dropped after the lock
+            return Err(Closed);
+        }
+        // A change overflows only into a full queue, so while the chunk fits
+        // no variable is overflowing and every changed value is queued.
+        let fits = state.queue.len() + chunk.len() <= self.capacity;
+        if fits && chunk.iter().all(|(_, same)| !same) {
+            state.counts.received += chunk.len() as u64;
+            counts.queued += chunk.len() as u64;
+            state
+                .queue
+                .extend(chunk.drain(..).map(|(change, _)| change));
+            return Ok(());
+        }
+        for (change, unchanged) in chunk.drain(..) {
+            let (outcome, refused) = state.accept(change, unchanged, self.capacity);
+            counts.add(outcome);
+            displaced.extend(refused);
+        }
+        drop(state);
+        // Values may notify from their `Drop`: never drop them under the lock.
+        drop(displaced);
+        Ok(())
     }
 
     /// Swaps the queued changes with `spare` (which must be empty), appends

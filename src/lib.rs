@@ -120,7 +120,7 @@ mod systems;
 mod variables;
 
 pub use callbacks::Callback;
-pub use change::{Metadata, Notification, NotifyOutcome, SessionId};
+pub use change::{Metadata, Notification, NotifyCounts, NotifyOutcome, SessionId};
 pub use channel::{OwnedNotification, WatchError, Watcher};
 pub use config::Config;
 pub use driver::{
@@ -128,8 +128,8 @@ pub use driver::{
     SpawnFailure, TickDriver,
 };
 pub use error::{
-    AddObserverError, ConfigError, NotifyError, RemoveObserverError, UnregisterCallbackError,
-    VariableError,
+    AddObserverError, ConfigError, NotifyError, NotifyManyError, RemoveObserverError,
+    UnregisterCallbackError, VariableError,
 };
 pub use ids::{CallbackId, ObserverId, OwnerId, VariableId};
 pub use inspect::{ObserverReport, VariableReport};

@@ -7,11 +7,11 @@ use std::time::Instant;
 use hecs::Entity;
 
 use crate::callbacks::{Callback, CallbackRef};
-use crate::change::{Change, Metadata, Notification, NotifyOutcome};
+use crate::change::{Change, Metadata, Notification, NotifyCounts, NotifyOutcome};
 use crate::config::Config;
 use crate::error::{
-    AddObserverError, ConfigError, NotifyError, RemoveObserverError, UnregisterCallbackError,
-    VariableError,
+    AddObserverError, ConfigError, NotifyError, NotifyManyError, RemoveObserverError,
+    UnregisterCallbackError, VariableError,
 };
 use crate::ids::{CallbackId, IdScope, ManagerTag, ObserverId, OwnerKey, VariableId};
 use crate::inbox::{Command, Inbox};
@@ -464,6 +464,20 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         metadata: Metadata,
     ) -> Result<NotifyOutcome, NotifyError> {
         self.shared.notify(var.into(), old, new, metadata)
+    }
+
+    /// Reports many changes at once; the same as [`Notifier::notify_many`].
+    ///
+    /// # Errors
+    ///
+    /// [`NotifyManyError`] at the first change `notify` would refuse; the
+    /// changes before it are accepted.
+    pub fn notify_many<'a, K, I>(&self, changes: I) -> Result<NotifyCounts, NotifyManyError>
+    where
+        K: Into<VariableRef<'a>>,
+        I: IntoIterator<Item = (K, V, V, Metadata)>,
+    {
+        self.shared.notify_many(changes)
     }
 
     /// Runs one tick: applies deferred commands, sweeps the observers of dead

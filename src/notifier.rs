@@ -4,8 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::Notification;
-use crate::change::{Change, Metadata, NotifyOutcome};
-use crate::error::{AddObserverError, NotifyError, RemoveObserverError, VariableError};
+use crate::change::{Change, Metadata, NotifyCounts, NotifyOutcome};
+use crate::error::{
+    AddObserverError, NotifyError, NotifyManyError, RemoveObserverError, VariableError,
+};
 use crate::ids::{CallbackId, ManagerTag, ObserverId, VariableId};
 use crate::inbox::{Command, DeferredCallback, Inbox};
 use crate::owners::{Owner, OwnerRegistry};
@@ -100,6 +102,48 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
         metadata: Metadata,
     ) -> Result<NotifyOutcome, NotifyError> {
         self.shared.notify(var.into(), old, new, metadata)
+    }
+
+    /// Reports many changes, each `(variable, old, new, metadata)`, as
+    /// [`notify`](Notifier::notify) would one by one, in order, and counts
+    /// what happened to them. Cheaper per change than `notify` for batches
+    /// (a simulation step's writes, say): the inbox is locked once per 64
+    /// changes rather than once per change.
+    ///
+    /// # Errors
+    ///
+    /// Stops at the first change `notify` would refuse ([`NotifyError`]):
+    /// the changes before it are accepted, and [`NotifyManyError::accepted`]
+    /// counts them; it and the rest are not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use observer_manager::{Metadata, ObserverManager};
+    ///
+    /// let manager = ObserverManager::<u64>::new();
+    /// let notifier = manager.notifier();
+    /// let meta = Metadata::new("step");
+    /// let cells: Vec<_> = (0..3)
+    ///     .map(|i| manager.variable(&format!("cell{i}")))
+    ///     .collect::<Result<_, _>>()?;
+    /// let counts = notifier.notify_many(cells.iter().map(|&cell| (cell, 0, 1, meta.clone())))?;
+    /// assert_eq!(counts.queued, 3);
+    ///
+    /// // An empty name is refused; the change before it was accepted.
+    /// let refused = notifier
+    ///     .notify_many([("cell0", 1, 2, meta.clone()), ("", 0, 1, meta)])
+    ///     .unwrap_err();
+    /// assert_eq!(refused.accepted.queued, 1);
+    /// assert_eq!(manager.pending_changes(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn notify_many<'a, K, I>(&self, changes: I) -> Result<NotifyCounts, NotifyManyError>
+    where
+        K: Into<VariableRef<'a>>,
+        I: IntoIterator<Item = (K, V, V, Metadata)>,
+    {
+        self.shared.notify_many(changes)
     }
 
     /// The id of the variable named `name`, interning it if new.
@@ -295,7 +339,58 @@ impl<V: PartialEq> Shared<V> {
             .push(change)
             .map_err(|_| NotifyError::ManagerDropped)
     }
+
+    /// Reports `changes` in order, locking the inbox once per
+    /// [`NOTIFY_CHUNK`] of them. The caller's iterator and `V::eq` run
+    /// outside the lock.
+    pub(crate) fn notify_many<'a, K, I>(&self, changes: I) -> Result<NotifyCounts, NotifyManyError>
+    where
+        K: Into<VariableRef<'a>>,
+        I: IntoIterator<Item = (K, V, V, Metadata)>,
+    {
+        let changes = changes.into_iter();
+        let mut chunk = Vec::with_capacity(changes.size_hint().0.clamp(1, NOTIFY_CHUNK));
+        let mut accepted = NotifyCounts::default();
+        let dropped = |accepted| NotifyManyError {
+            error: NotifyError::ManagerDropped,
+            accepted,
+        };
+        for (var, old, new, metadata) in changes {
+            let variable = match self.interner.intern(var.into()) {
+                Ok(variable) => variable,
+                Err(error) => {
+                    self.inbox
+                        .push_all(&mut chunk, &mut accepted)
+                        .map_err(|_| dropped(accepted))?;
+                    return Err(NotifyManyError {
+                        error: error.into(),
+                        accepted,
+                    });
+                }
+            };
+            let unchanged = old == new;
+            let change = Change {
+                variable: variable.index,
+                old,
+                new,
+                metadata,
+            };
+            chunk.push((change, unchanged));
+            if chunk.len() == NOTIFY_CHUNK {
+                self.inbox
+                    .push_all(&mut chunk, &mut accepted)
+                    .map_err(|_| dropped(accepted))?;
+            }
+        }
+        self.inbox
+            .push_all(&mut chunk, &mut accepted)
+            .map_err(|_| dropped(accepted))?;
+        Ok(accepted)
+    }
 }
+
+/// Changes `notify_many` gathers outside the lock before taking it once.
+const NOTIFY_CHUNK: usize = 64;
 
 impl<V> fmt::Debug for Notifier<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

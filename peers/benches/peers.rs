@@ -173,9 +173,7 @@ fn dense<P: Peer>(c: &mut Criterion, vars: usize, per_var: usize) {
         &counters,
         total as u64,
         |p, r| {
-            for var in 0..vars {
-                p.notify(var, r, r + 1);
-            }
+            p.notify_all((0..vars).map(|var| (var, r, r + 1)));
         },
     );
     group.finish();
@@ -214,9 +212,8 @@ fn sparse<P: Peer>(c: &mut Criterion) {
         let id = BenchmarkId::new(P::NAME, W3_CHANGED);
         let stride = W3_VARS / W3_CHANGED;
         bench_ticks(&mut group, id, &mut peer, &counters, expected, |p, r| {
-            for k in 0..W3_CHANGED {
-                p.notify(k * stride + (r as usize % stride), r, r + 1);
-            }
+            let changed = (0..W3_CHANGED).map(|k| (k * stride + (r as usize % stride), r, r + 1));
+            p.notify_all(changed);
         });
         group.finish();
     }

@@ -34,9 +34,7 @@ fn ticks<P: Peer>(run: Run, reps: usize, changed: usize) {
     let stride = (run.vars / changed.max(1)).max(1);
     let start = Instant::now();
     for r in 0..reps as u64 {
-        for k in 0..changed {
-            peer.notify(k * stride + r as usize % stride, r, r + 1);
-        }
+        peer.notify_all((0..changed).map(|k| (k * stride + r as usize % stride, r, r + 1)));
         peer.tick();
     }
     let calls = counters.take();
@@ -192,9 +190,7 @@ fn systems(run: Run) {
     populate(&mut engine, run.vars, run.per_var, 1, drop);
     for r in 0..10u64 {
         let start = Instant::now();
-        for var in 0..run.vars {
-            engine.notify(var, r, r + 1);
-        }
+        engine.notify_all((0..run.vars).map(|var| (var, r, r + 1)));
         let notified = start.elapsed();
         let report = engine.tick_report();
         println!("notify {notified:?}, tick {:?}", report.timings);

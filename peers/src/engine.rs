@@ -73,6 +73,17 @@ impl Peer for Engine {
             .expect("notify");
     }
 
+    fn notify_all(&mut self, changes: impl Iterator<Item = (usize, u64, u64)>) {
+        let Engine {
+            manager,
+            ids,
+            metadata,
+            ..
+        } = self;
+        let changes = changes.map(|(var, old, new)| (ids[var], old, new, metadata.clone()));
+        manager.notify_many(changes).expect("notify_many");
+    }
+
     fn tick(&mut self) {
         black_box(self.manager.tick());
     }

@@ -20,6 +20,14 @@ pub trait Peer: Sized {
     fn add(&mut self, var: usize, owner: usize) -> Self::Handle;
     /// Reports that `var` went from `old` to `new` (`old != new`).
     fn notify(&mut self, var: usize, old: u64, new: u64);
+    /// Reports a step's changes `(var, old, new)` together, through the
+    /// peer's batch call where it has one; by default one
+    /// [`Peer::notify`] each.
+    fn notify_all(&mut self, changes: impl Iterator<Item = (usize, u64, u64)>) {
+        for (var, old, new) in changes {
+            self.notify(var, old, new);
+        }
+    }
     /// Delivers everything reported since the last tick; returns when every
     /// callback has run.
     fn tick(&mut self);
