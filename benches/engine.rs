@@ -4,6 +4,9 @@
 //!   to the N observers of one variable (N = 10k, 1M).
 //! - `dense/{engine,naive}/1000000`: 1M observers over 10k variables, every
 //!   variable changed once per tick; throughput is notifications per second.
+//! - `report/{notify,notify_many}/10000`: reporting one change to each of
+//!   10k variables (no tick in the timed part), one `notify` per change
+//!   against one `notify_many` for all; throughput is changes per second.
 //!
 //! (Not `w1_fan_out` and `w2_dense`: those are the `peers` bench's groups,
 //! and criterion keeps both under the one `target/criterion`.)
@@ -17,6 +20,7 @@
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use observer_manager::{Config, Metadata, ObserverManager, VariableId};
@@ -134,5 +138,58 @@ fn w2_dense(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, w1_fan_out, w2_dense);
+/// `report`: the cost of handing a step's changes to the inbox. Each
+/// iteration reports 10k changes; the tick that drains them runs outside
+/// the timed part.
+fn report(c: &mut Criterion) {
+    const VARS: usize = 10_000;
+    let mut group = c.benchmark_group("report");
+    group.throughput(Throughput::Elements(VARS as u64));
+    let manager = ObserverManager::<u64>::new();
+    let ids: Vec<VariableId> = (0..VARS)
+        .map(|v| manager.variable(&format!("var{v}")).unwrap())
+        .collect();
+    let mut manager = manager;
+    let meta = Metadata::new("bench");
+    let mut round = 0u64;
+    let mut received = 0u64;
+    let mut timed = |manager: &mut ObserverManager<u64>,
+                     report: &dyn Fn(&ObserverManager<u64>, u64)| {
+        let start = Instant::now();
+        report(manager, round);
+        let elapsed = start.elapsed();
+        round += 1;
+        received += manager.tick().changes_received;
+        elapsed
+    };
+    group.bench_function(BenchmarkId::new("notify", VARS), |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    timed(&mut manager, &|m, r| {
+                        for &id in &ids {
+                            m.notify(id, r, r + 1, meta.clone()).unwrap();
+                        }
+                    })
+                })
+                .sum::<Duration>()
+        })
+    });
+    group.bench_function(BenchmarkId::new("notify_many", VARS), |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    timed(&mut manager, &|m, r| {
+                        let changes = ids.iter().map(|&id| (id, r, r + 1, meta.clone()));
+                        black_box(m.notify_many(changes).unwrap());
+                    })
+                })
+                .sum::<Duration>()
+        })
+    });
+    group.finish();
+    assert_eq!(received, round * VARS as u64, "a reported change was lost");
+}
+
+criterion_group!(benches, w1_fan_out, w2_dense, report);
 criterion_main!(benches);

@@ -328,13 +328,7 @@ impl<V: PartialEq> Shared<V> {
         new: V,
         metadata: Metadata,
     ) -> Result<NotifyOutcome, NotifyError> {
-        let variable = self.interner.intern(var)?;
-        let change = Change {
-            variable: variable.index,
-            old,
-            new,
-            metadata,
-        };
+        let change = self.change(var, old, new, metadata)?;
         self.inbox
             .push(change)
             .map_err(|_| NotifyError::ManagerDropped)
@@ -351,41 +345,61 @@ impl<V: PartialEq> Shared<V> {
         let changes = changes.into_iter();
         let mut chunk = Vec::with_capacity(changes.size_hint().0.clamp(1, NOTIFY_CHUNK));
         let mut accepted = NotifyCounts::default();
-        let dropped = |accepted| NotifyManyError {
-            error: NotifyError::ManagerDropped,
-            accepted,
-        };
+        let mut refused = None;
         for (var, old, new, metadata) in changes {
-            let variable = match self.interner.intern(var.into()) {
-                Ok(variable) => variable,
-                Err(error) => {
-                    self.inbox
-                        .push_all(&mut chunk, &mut accepted)
-                        .map_err(|_| dropped(accepted))?;
-                    return Err(NotifyManyError {
-                        error: error.into(),
-                        accepted,
-                    });
+            match self.change(var.into(), old, new, metadata) {
+                Ok(change) => {
+                    let unchanged = change.old == change.new;
+                    chunk.push((change, unchanged));
                 }
-            };
-            let unchanged = old == new;
-            let change = Change {
-                variable: variable.index,
-                old,
-                new,
-                metadata,
-            };
-            chunk.push((change, unchanged));
+                Err(error) => {
+                    refused = Some(error);
+                    break;
+                }
+            }
             if chunk.len() == NOTIFY_CHUNK {
-                self.inbox
-                    .push_all(&mut chunk, &mut accepted)
-                    .map_err(|_| dropped(accepted))?;
+                self.push_chunk(&mut chunk, &mut accepted)?;
             }
         }
+        self.push_chunk(&mut chunk, &mut accepted)?;
+        match refused {
+            Some(error) => Err(NotifyManyError {
+                error: error.into(),
+                accepted,
+            }),
+            None => Ok(accepted),
+        }
+    }
+
+    /// The change `var: old -> new`, its variable interned or checked.
+    fn change(
+        &self,
+        var: VariableRef<'_>,
+        old: V,
+        new: V,
+        metadata: Metadata,
+    ) -> Result<Change<V>, VariableError> {
+        let variable = self.interner.intern(var)?;
+        Ok(Change {
+            variable: variable.index,
+            old,
+            new,
+            metadata,
+        })
+    }
+
+    /// Hands `chunk` to the inbox under one lock, counting into `accepted`.
+    fn push_chunk(
+        &self,
+        chunk: &mut Vec<(Change<V>, bool)>,
+        accepted: &mut NotifyCounts,
+    ) -> Result<(), NotifyManyError> {
         self.inbox
-            .push_all(&mut chunk, &mut accepted)
-            .map_err(|_| dropped(accepted))?;
-        Ok(accepted)
+            .push_all(chunk, accepted)
+            .map_err(|_| NotifyManyError {
+                error: NotifyError::ManagerDropped,
+                accepted: *accepted,
+            })
     }
 }
 
