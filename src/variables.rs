@@ -187,6 +187,12 @@ pub(crate) struct Variable {
     /// observer whose `Place` has `slot == i` and a stamp naming this
     /// variable and `Roster::Plain` (likewise for the other rosters).
     pub(crate) observers: SmallVec<[Slot; 1]>,
+    /// The callback every plain observer calls, when one is known to.
+    /// Invariant: if `Some(c)`, every slot of `observers` has callback `c`
+    /// (an empty roster trivially does). Only `push` can break it and
+    /// checks; removals keep it true, so a roster that loses its odd
+    /// observers stays `None` until it empties (conservative, never wrong).
+    pub(crate) sole_callback: Option<CallbackRef>,
     /// Policed and quarantined observers, allocated on first use.
     others: Option<Box<OtherRosters>>,
     /// Changes of this variable dispatched so far; an observer's delivery
@@ -222,6 +228,11 @@ impl Variable {
     pub(crate) fn push(&mut self, roster: Roster, slot: Slot) -> u32 {
         let list = match roster {
             Roster::Plain => {
+                self.sole_callback = match self.sole_callback {
+                    _ if self.observers.is_empty() => Some(slot.callback),
+                    Some(sole) if sole == slot.callback => Some(sole),
+                    _ => None,
+                };
                 self.observers.push(slot);
                 return (self.observers.len() - 1) as u32;
             }
@@ -358,6 +369,7 @@ impl Variables {
         self.entries.extend(fresh.into_iter().map(|name| Variable {
             name,
             observers: SmallVec::new(),
+            sole_callback: None,
             others: None,
             changes_dispatched: 0,
             notifications: 0,
@@ -388,8 +400,67 @@ impl Variables {
         for var in &mut self.entries {
             debug_assert_eq!(var.len(), 0);
             var.observers = SmallVec::new();
+            var.sole_callback = None;
             var.others = None;
             var.stamp = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use super::*;
+    use crate::ids::CallbackKey;
+
+    fn callback(index: u32) -> CallbackRef {
+        CallbackRef::shared(CallbackKey {
+            index,
+            generation: NonZeroU32::MIN,
+        })
+    }
+
+    fn variable() -> Variable {
+        Variable {
+            name: Arc::from("v"),
+            observers: SmallVec::new(),
+            sole_callback: None,
+            others: None,
+            changes_dispatched: 0,
+            notifications: 0,
+            last_dispatch_tick: None,
+            stamp: None,
+        }
+    }
+
+    #[test]
+    fn sole_callback_holds_while_every_plain_observer_shares_one() {
+        let mut world = hecs::World::new();
+        let mut var = variable();
+        let (a, b) = (callback(1), callback(2));
+        let slot = |world: &mut hecs::World, callback| Slot {
+            entity: world.spawn(()),
+            callback,
+        };
+        assert_eq!(var.sole_callback, None, "no observer yet");
+        let first = slot(&mut world, a);
+        var.push(Roster::Plain, first);
+        var.push(Roster::Plain, slot(&mut world, a));
+        assert_eq!(var.sole_callback, Some(a));
+        // Other rosters are not the hot loop's and leave it alone.
+        var.push(Roster::Policed, slot(&mut world, b));
+        assert_eq!(var.sole_callback, Some(a));
+        let odd = slot(&mut world, b);
+        var.push(Roster::Plain, odd);
+        assert_eq!(var.sole_callback, None, "a second callback joined");
+        // Conservative: the odd one leaving does not restore it ...
+        assert!(var.take(Roster::Plain, 2, odd.entity).is_some());
+        assert_eq!(var.sole_callback, None);
+        // ... but the next observer of an emptied roster does.
+        var.sweep(Roster::Plain, |_| true, |_| {}, |_, _| {});
+        assert!(var.roster(Roster::Plain).is_empty());
+        var.push(Roster::Plain, slot(&mut world, b));
+        assert_eq!(var.sole_callback, Some(b));
     }
 }

@@ -278,9 +278,10 @@ fn panicking_callback_is_isolated_in_parallel() -> TestResult {
 }
 
 /// Observers of one variable where the ones marked `true` panic, some
-/// adjacent and at both ends, half of them through one shared callback:
-/// every call happens exactly once, in order, and every panic is counted.
-fn check_many_panics(config: Config) -> TestResult {
+/// adjacent and at both ends, half of them (or, with `all_shared`, all of
+/// them) through one shared callback: every call happens exactly once, in
+/// order, and every panic is counted.
+fn check_many_panics(config: Config, all_shared: bool) -> TestResult {
     const PATTERN: [bool; 8] = [true, false, true, true, false, false, true, true];
     const CHANGES: i64 = 3;
     let mut manager = ObserverManager::<i64>::with_config(config)?;
@@ -299,7 +300,7 @@ fn check_many_panics(config: Config) -> TestResult {
     };
     let mut ids = Vec::new();
     for (i, &panics) in PATTERN.iter().enumerate() {
-        let id = if i % 2 == 0 {
+        let id = if i % 2 == 0 || all_shared {
             manager.add_observer_with("v", &owner, shared)?
         } else {
             let calls = Arc::clone(&calls);
@@ -348,11 +349,18 @@ fn check_many_panics(config: Config) -> TestResult {
 
 #[test]
 fn several_panicking_callbacks_never_cause_double_delivery_sequentially() -> TestResult {
-    check_many_panics(sequential())
+    check_many_panics(sequential(), false)?;
+    check_many_panics(sequential(), true)
 }
 
 #[test]
 fn several_panicking_callbacks_never_cause_double_delivery_in_parallel() -> TestResult {
-    check_many_panics(forced_parallel())?;
-    check_many_panics(Config::default().parallel_threshold(0).parallel_chunk(9))
+    for all_shared in [false, true] {
+        check_many_panics(forced_parallel(), all_shared)?;
+        check_many_panics(
+            Config::default().parallel_threshold(0).parallel_chunk(9),
+            all_shared,
+        )?;
+    }
+    Ok(())
 }

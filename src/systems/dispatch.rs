@@ -11,7 +11,7 @@ use hecs::Entity;
 use rayon::prelude::*;
 
 use crate::TRACE_TARGET;
-use crate::callbacks::Callbacks;
+use crate::callbacks::{CallbackRef, Callbacks};
 use crate::change::{Change, Notification};
 use crate::config::Config;
 use crate::ids::{IdScope, ObserverId, VariableId};
@@ -37,6 +37,9 @@ struct Job<'a, V> {
     name: &'a str,
     changes: &'a [Change<V>],
     observers: &'a [Slot],
+    /// The callback every observer in `observers` calls, when known
+    /// (`Variable::sole_callback`; any sub-slice keeps it true).
+    sole_callback: Option<CallbackRef>,
 }
 
 /// Everything `dispatch` reads.
@@ -104,6 +107,7 @@ impl<'a, V> Dispatch<'a, V> {
                 name: &variable.name,
                 changes: &self.changes[batch.changes.clone()],
                 observers: &variable.observers,
+                sole_callback: variable.sole_callback,
             };
             notifications += job.notifications();
             jobs.push(job);
@@ -138,31 +142,48 @@ fn split<V>(jobs: Vec<Job<'_, V>>, chunk: usize) -> Vec<Job<'_, V>> {
 /// Calls the job's callbacks, change by change, isolating each call: one
 /// `catch_unwind` covers a run of calls, and after a panic the run resumes
 /// with the next observer, so the no-panic path pays for one guard per run.
+/// The call under way is found from the notification itself, which names
+/// its observer, so the loops record nothing per call.
 fn deliver<V>(
     job: &Job<'_, V>,
     callbacks: &Callbacks<V>,
     ids: IdScope,
     panics: &mut Vec<Panicked>,
 ) {
+    let Some(first) = job.observers.first() else {
+        return;
+    };
+    // One callback for the whole job: looked up once, no per-call compare.
+    let sole = job.sole_callback.and_then(|key| callbacks.get(key));
     for change in job.changes {
+        // Built once per change; only the observer changes from call to call.
+        let mut note = Notification {
+            variable: job.variable,
+            name: job.name,
+            old: &change.old,
+            new: &change.new,
+            metadata: &change.metadata,
+            observer: ObserverId::new(first.entity, ids.manager, ids.epoch),
+        };
         let mut next = 0;
         while next < job.observers.len() {
             let rest = &job.observers[next..];
-            // Index in `rest` of the call under way; read after a panic.
-            let mut current = 0;
-            let run = || call_run(job, change, rest, callbacks, ids, &mut current);
+            let run = || match sole {
+                Some(call) => call_each(call.as_ref(), rest, &mut note),
+                None => call_runs(rest, callbacks, &mut note),
+            };
             if catch_unwind(AssertUnwindSafe(run)).is_ok() {
                 break;
             }
-            let slot = rest[current];
-            report_panic(
-                job.name,
-                ObserverId::new(slot.entity, ids.manager, ids.epoch),
-            );
-            panics.push(Panicked {
-                entity: slot.entity,
-            });
-            next += current + 1;
+            // Entities are unique in a roster, so this names the call.
+            let entity = note.observer.entity;
+            let Some(at) = rest.iter().position(|slot| slot.entity == entity) else {
+                debug_assert!(false, "a panicking call named no observer of its job");
+                break;
+            };
+            report_panic(job.name, note.observer);
+            panics.push(Panicked { entity });
+            next += at + 1;
         }
     }
 }
@@ -172,46 +193,37 @@ pub(crate) fn report_panic(variable: &str, observer: ObserverId) {
     tracing::warn!(target: TRACE_TARGET, variable, observer = ?observer, "callback panicked");
 }
 
-/// Calls `change` on every observer in `slots`, recording in `current` the
-/// index of the call under way. Consecutive observers sharing a callback
-/// reuse its lookup.
-fn call_run<V>(
-    job: &Job<'_, V>,
-    change: &Change<V>,
+/// Calls `call` for every observer in `slots`, all of which share it:
+/// the floor's loop of one load, one store and one indirect call each.
+fn call_each<V>(
+    call: &(dyn Fn(&Notification<'_, V>) + Send + Sync),
     slots: &[Slot],
-    callbacks: &Callbacks<V>,
-    ids: IdScope,
-    current: &mut usize,
+    note: &mut Notification<'_, V>,
 ) {
-    let Some(first) = slots.first() else {
-        return;
-    };
-    // Built once per run; only the observer changes from call to call.
-    let mut note = Notification {
-        variable: job.variable,
-        name: job.name,
-        old: &change.old,
-        new: &change.new,
-        metadata: &change.metadata,
-        observer: ObserverId::new(first.entity, ids.manager, ids.epoch),
-    };
-    // Runs of consecutive observers sharing a callback: one lookup per run,
-    // then a tight loop of calls.
+    for slot in slots {
+        // Manager tag and epoch are the job's: only the entity changes.
+        note.observer.entity = slot.entity;
+        call(note);
+    }
+}
+
+/// Calls every observer in `slots` through its own callback. Consecutive
+/// observers sharing a callback reuse its lookup.
+fn call_runs<V>(slots: &[Slot], callbacks: &Callbacks<V>, note: &mut Notification<'_, V>) {
     let mut index = 0;
     while let Some(head) = slots.get(index) {
         let key = head.callback;
+        let run = slots[index..].iter().take_while(|s| s.callback == key);
         let Some(call) = callbacks.get(key) else {
             debug_assert!(false, "observer slot names a missing callback");
-            index += 1;
+            index += run.count();
             continue;
         };
         // Unboxed once per run, so the loop calls through registers.
         let call: &(dyn Fn(&Notification<'_, V>) + Send + Sync) = call.as_ref();
-        for slot in slots[index..].iter().take_while(|s| s.callback == key) {
-            *current = index;
-            // Manager tag and epoch are the run's: only the entity changes.
+        for slot in run {
             note.observer.entity = slot.entity;
-            call(&note);
+            call(note);
             index += 1;
         }
     }
