@@ -38,6 +38,44 @@ pub(crate) enum DeferredCallback<V> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Closed;
 
+/// Changes a producer gathers outside the lock, handed to the inbox under
+/// one lock by [`Inbox::push_all`]: at most [`Chunk::CAPACITY`], each with
+/// whether its `old == new`, compared by the producer.
+pub(crate) struct Chunk<V> {
+    changes: Vec<Change<V>>,
+    /// Bit `i` set: `changes[i]` is unchanged (`old == new`).
+    unchanged: u64,
+}
+
+impl<V> Chunk<V> {
+    /// Changes per chunk: one bit each in `unchanged`.
+    pub(crate) const CAPACITY: usize = u64::BITS as usize;
+
+    /// An empty chunk with room for `expected` changes (at most `CAPACITY`).
+    pub(crate) fn with_expected(expected: usize) -> Self {
+        Chunk {
+            changes: Vec::with_capacity(expected.clamp(1, Self::CAPACITY)),
+            unchanged: 0,
+        }
+    }
+
+    /// Adds `change`; the chunk must not be full.
+    pub(crate) fn push(&mut self, change: Change<V>, unchanged: bool) {
+        debug_assert!(!self.is_full());
+        self.unchanged |= u64::from(unchanged) << self.changes.len();
+        self.changes.push(change);
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.changes.len() == Self::CAPACITY
+    }
+
+    fn clear(&mut self) {
+        self.changes.clear();
+        self.unchanged = 0;
+    }
+}
+
 pub(crate) struct Inbox<V> {
     capacity: usize,
     state: Mutex<InboxState<V>>,
@@ -177,11 +215,10 @@ impl<V: PartialEq> Inbox<V> {
     }
 
     /// Queues (or coalesces) every change of `chunk`, in order, under one
-    /// lock, draining it, and adds what happened to `counts`. Each entry
-    /// carries `old == new`, compared by the caller outside the lock.
+    /// lock, emptying it, and adds what happened to `counts`.
     pub(crate) fn push_all(
         &self,
-        chunk: &mut Vec<(Change<V>, bool)>,
+        chunk: &mut Chunk<V>,
         counts: &mut NotifyCounts,
     ) -> Result<(), Closed> {
         let mut displaced = Vec::new();
@@ -192,18 +229,18 @@ impl<V: PartialEq> Inbox<V> {
             return Err(Closed);
         }
         // A change overflows only into a full queue, so while the chunk fits
-        // no variable is overflowing and every changed value is queued.
-        let fits = state.queue.len() + chunk.len() <= self.capacity;
-        if fits && chunk.iter().all(|(_, same)| !same) {
-            state.counts.received += chunk.len() as u64;
-            counts.queued += chunk.len() as u64;
-            state
-                .queue
-                .extend(chunk.drain(..).map(|(change, _)| change));
+        // no variable is overflowing and every changed value is queued: the
+        // whole chunk moves in one copy.
+        let len = chunk.changes.len();
+        if chunk.unchanged == 0 && state.queue.len() + len <= self.capacity {
+            state.counts.received += len as u64;
+            counts.queued += len as u64;
+            state.queue.append(&mut chunk.changes);
             return Ok(());
         }
-        for (change, unchanged) in chunk.drain(..) {
-            let (outcome, refused) = state.accept(change, unchanged, self.capacity);
+        let unchanged = mem::take(&mut chunk.unchanged);
+        for (i, change) in chunk.changes.drain(..).enumerate() {
+            let (outcome, refused) = state.accept(change, unchanged >> i & 1 == 1, self.capacity);
             counts.add(outcome);
             displaced.extend(refused);
         }

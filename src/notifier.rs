@@ -9,7 +9,7 @@ use crate::error::{
     AddObserverError, NotifyError, NotifyManyError, RemoveObserverError, VariableError,
 };
 use crate::ids::{CallbackId, ManagerTag, ObserverId, VariableId};
-use crate::inbox::{Command, DeferredCallback, Inbox};
+use crate::inbox::{Chunk, Command, DeferredCallback, Inbox};
 use crate::owners::{Owner, OwnerRegistry};
 use crate::policy::Policy;
 use crate::variables::{Interner, VariableRef};
@@ -335,7 +335,7 @@ impl<V: PartialEq> Shared<V> {
     }
 
     /// Reports `changes` in order, locking the inbox once per
-    /// [`NOTIFY_CHUNK`] of them. The caller's iterator and `V::eq` run
+    /// [`Chunk::CAPACITY`] of them. The caller's iterator and `V::eq` run
     /// outside the lock.
     pub(crate) fn notify_many<'a, K, I>(&self, changes: I) -> Result<NotifyCounts, NotifyManyError>
     where
@@ -343,21 +343,21 @@ impl<V: PartialEq> Shared<V> {
         I: IntoIterator<Item = (K, V, V, Metadata)>,
     {
         let changes = changes.into_iter();
-        let mut chunk = Vec::with_capacity(changes.size_hint().0.clamp(1, NOTIFY_CHUNK));
+        let mut chunk = Chunk::with_expected(changes.size_hint().0);
         let mut accepted = NotifyCounts::default();
         let mut refused = None;
         for (var, old, new, metadata) in changes {
             match self.change(var.into(), old, new, metadata) {
                 Ok(change) => {
                     let unchanged = change.old == change.new;
-                    chunk.push((change, unchanged));
+                    chunk.push(change, unchanged);
                 }
                 Err(error) => {
                     refused = Some(error);
                     break;
                 }
             }
-            if chunk.len() == NOTIFY_CHUNK {
+            if chunk.is_full() {
                 self.push_chunk(&mut chunk, &mut accepted)?;
             }
         }
@@ -391,7 +391,7 @@ impl<V: PartialEq> Shared<V> {
     /// Hands `chunk` to the inbox under one lock, counting into `accepted`.
     fn push_chunk(
         &self,
-        chunk: &mut Vec<(Change<V>, bool)>,
+        chunk: &mut Chunk<V>,
         accepted: &mut NotifyCounts,
     ) -> Result<(), NotifyManyError> {
         self.inbox
@@ -402,9 +402,6 @@ impl<V: PartialEq> Shared<V> {
             })
     }
 }
-
-/// Changes `notify_many` gathers outside the lock before taking it once.
-const NOTIFY_CHUNK: usize = 64;
 
 impl<V> fmt::Debug for Notifier<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

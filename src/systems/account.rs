@@ -4,7 +4,6 @@ use hecs::Entity;
 
 use crate::change::Change;
 use crate::observers::Store;
-use crate::systems::collect::Batch;
 use crate::systems::dispatch::Panicked;
 
 /// What `account` changed besides counters.
@@ -14,28 +13,20 @@ pub(crate) struct Accounted {
     pub(crate) finished: u64,
 }
 
-/// Advances each changed variable's counters (from which every plain
-/// observer's delivery count is derived), counts panics on their observers
-/// (quarantining those over `quarantine_after`), removes observers whose
-/// `once` policy is fulfilled, and drops the delivered changes.
+/// Counts panics on their observers (quarantining those over
+/// `quarantine_after`), removes observers whose `once` policy is
+/// fulfilled, and drops the delivered changes. The changed variables'
+/// counters, from which every plain observer's delivery count is derived,
+/// were advanced by dispatch as it planned (see `dispatch::plan`), so a
+/// quarantine here freezes a count that includes this tick.
 pub(crate) fn account<V>(
     store: &mut Store<V>,
     changes: &mut Vec<Change<V>>,
-    batches: &[Batch],
     panics: &[Panicked],
     finished: &[Entity],
     quarantine_after: Option<u32>,
-    tick: u64,
 ) -> Accounted {
     let mut accounted = Accounted::default();
-    for batch in batches {
-        if let Some(var) = store.variables.get_mut(batch.variable) {
-            let dispatched = batch.changes.len() as u64;
-            var.changes_dispatched += dispatched;
-            var.notifications += dispatched * var.observers.len() as u64;
-            var.last_dispatch_tick = Some(tick);
-        }
-    }
     for panic in panics {
         let counted = store.with_tally(panic.entity, |tally| {
             tally.panics = tally.panics.saturating_add(1);

@@ -20,15 +20,31 @@ pub(crate) fn collect<V: PartialEq>(
     changes: &mut Vec<Change<V>>,
     batches: &mut Vec<Batch>,
 ) -> InboxCounts {
-    batches.clear();
     let counts = inbox.drain(changes);
-    if !changes.is_sorted_by_key(|c| c.variable) {
+    // Producers usually report in variable order: then one pass groups.
+    if !group(changes, batches) {
         // Stable: the order of one variable's changes is submission order.
         changes.sort_by_key(|c| c.variable);
+        let grouped = group(changes, batches);
+        debug_assert!(grouped, "sorted changes group in one pass");
     }
+    counts
+}
+
+/// Describes each variable's run of `changes` in `batches`, in one pass;
+/// `false` (with `batches` partial) at the first change whose variable is
+/// lower than the one before it.
+fn group<V>(changes: &[Change<V>], batches: &mut Vec<Batch>) -> bool {
+    batches.clear();
     let mut start = 0;
-    while start < changes.len() {
-        let variable = changes[start].variable;
+    while let Some(first) = changes.get(start) {
+        if batches
+            .last()
+            .is_some_and(|last| last.variable > first.variable)
+        {
+            return false;
+        }
+        let variable = first.variable;
         let len = changes[start..]
             .iter()
             .take_while(|c| c.variable == variable)
@@ -39,5 +55,5 @@ pub(crate) fn collect<V: PartialEq>(
         });
         start += len;
     }
-    counts
+    true
 }

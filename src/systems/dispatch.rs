@@ -16,7 +16,7 @@ use crate::change::{Change, Notification};
 use crate::config::Config;
 use crate::ids::{IdScope, ObserverId, VariableId};
 use crate::systems::collect::Batch;
-use crate::variables::{Slot, Variables};
+use crate::variables::{Slot, Variable, Variables};
 
 /// One callback call that panicked.
 #[derive(Clone, Copy, Debug)]
@@ -42,35 +42,45 @@ struct Job<'a, V> {
     sole_callback: Option<CallbackRef>,
 }
 
-/// Everything `dispatch` reads.
+/// Everything `dispatch` reads, and the variables whose counters it
+/// advances.
 pub(crate) struct Dispatch<'a, V> {
-    pub(crate) variables: &'a Variables,
+    pub(crate) variables: &'a mut Variables,
     pub(crate) callbacks: &'a Callbacks<V>,
     pub(crate) changes: &'a [Change<V>],
     pub(crate) batches: &'a [Batch],
     pub(crate) config: &'a Config,
     pub(crate) ids: IdScope,
+    pub(crate) tick: u64,
 }
 
 /// Delivers each batch to every observer of its variable: on this thread
 /// below `parallel_threshold` notifications, otherwise with rayon in jobs of
 /// about `parallel_chunk` notifications. Each observer receives its
 /// variable's changes in submission order.
-pub(crate) fn dispatch<V: Sync>(input: &Dispatch<'_, V>) -> Dispatched {
-    let (jobs, notifications) = input.jobs();
+pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
+    let Dispatch {
+        variables,
+        callbacks,
+        changes,
+        batches,
+        config,
+        ids,
+        tick,
+    } = input;
+    let (jobs, notifications) = plan(variables, changes, batches, ids, tick);
     let mut panics = Vec::new();
-    let sequential =
-        input.config.deterministic || notifications < input.config.parallel_threshold as u64;
+    let sequential = config.deterministic || notifications < config.parallel_threshold as u64;
     if sequential {
         for job in &jobs {
-            deliver(job, input.callbacks, input.ids, &mut panics);
+            deliver(job, callbacks, ids, &mut panics);
         }
     } else {
-        let jobs = split(jobs, input.config.parallel_chunk);
+        let jobs = split(jobs, config.parallel_chunk);
         let run = || {
             jobs.par_iter()
                 .fold(Vec::new, |mut panics, job| {
-                    deliver(job, input.callbacks, input.ids, &mut panics);
+                    deliver(job, callbacks, ids, &mut panics);
                     panics
                 })
                 .reduce(Vec::new, |mut a, mut b| {
@@ -78,7 +88,7 @@ pub(crate) fn dispatch<V: Sync>(input: &Dispatch<'_, V>) -> Dispatched {
                     a
                 })
         };
-        panics = match &input.config.thread_pool {
+        panics = match &config.thread_pool {
             Some(pool) => pool.install(run),
             None => run(),
         };
@@ -89,31 +99,53 @@ pub(crate) fn dispatch<V: Sync>(input: &Dispatch<'_, V>) -> Dispatched {
     }
 }
 
-impl<'a, V> Dispatch<'a, V> {
-    /// One job per batch (all its changes to all its variable's observers),
-    /// and the callback calls they will make: one look-up of each variable.
-    fn jobs(&self) -> (Vec<Job<'a, V>>, u64) {
-        let mut jobs = Vec::with_capacity(self.batches.len());
-        let mut notifications = 0;
-        for batch in self.batches {
-            let Some(variable) = self.variables.get(batch.variable) else {
-                continue;
-            };
-            let job = Job {
-                variable: VariableId {
-                    index: batch.variable,
-                    manager: self.ids.manager,
-                },
-                name: &variable.name,
-                changes: &self.changes[batch.changes.clone()],
-                observers: &variable.observers,
-                sole_callback: variable.sole_callback,
-            };
-            notifications += job.notifications();
-            jobs.push(job);
-        }
-        (jobs, notifications)
+/// One job per batch (all its changes to all its variable's observers),
+/// and the callback calls they will make. The one look-up of each changed
+/// variable also advances its counters (changes dispatched, plain
+/// notifications, last dispatch tick), which hold the tick's deliveries
+/// from here on: every plain observer of a batch is called, and a call
+/// that panics still counts as delivered.
+fn plan<'a, V>(
+    variables: &'a mut Variables,
+    changes: &'a [Change<V>],
+    batches: &[Batch],
+    ids: IdScope,
+    tick: u64,
+) -> (Vec<Job<'a, V>>, u64) {
+    let mut jobs = Vec::with_capacity(batches.len());
+    let mut notifications = 0;
+    // Batches ascend by variable (see `collect`), so one forward walk
+    // reaches each batch's entry; `nth` on a slice iterator skips in O(1).
+    let mut entries = variables.as_mut_slice().iter_mut();
+    let mut next = 0;
+    for batch in batches {
+        let Some(skip) = (batch.variable as usize).checked_sub(next) else {
+            debug_assert!(false, "batches out of variable order");
+            continue;
+        };
+        let Some(variable) = entries.nth(skip) else {
+            break;
+        };
+        next = batch.variable as usize + 1;
+        let dispatched = batch.changes.len() as u64;
+        variable.changes_dispatched += dispatched;
+        variable.notifications += dispatched * variable.observers.len() as u64;
+        variable.last_dispatch_tick = Some(tick);
+        let variable: &'a Variable = variable;
+        let job = Job {
+            variable: VariableId {
+                index: batch.variable,
+                manager: ids.manager,
+            },
+            name: &variable.name,
+            changes: &changes[batch.changes.clone()],
+            observers: &variable.observers,
+            sole_callback: variable.sole_callback,
+        };
+        notifications += job.notifications();
+        jobs.push(job);
     }
+    (jobs, notifications)
 }
 
 impl<V> Job<'_, V> {

@@ -106,13 +106,14 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
         let ids = m.id_scope();
         let mut policed = policies::PolicedOutcome::default();
         policies::deliver_primed(&mut m.store, ids, tick, &mut policed);
-        let mut dispatched = dispatch::dispatch(&dispatch::Dispatch {
-            variables: &m.store.variables,
+        let mut dispatched = dispatch::dispatch(dispatch::Dispatch {
+            variables: &mut m.store.variables,
             callbacks: &m.store.callbacks,
             changes: &m.scratch.changes,
             batches: &m.scratch.batches,
             config: &m.config,
             ids,
+            tick,
         });
         let (changes, batches) = (&m.scratch.changes, &m.scratch.batches);
         policies::deliver_policed(&mut m.store, changes, batches, tick, ids, &mut policed);
@@ -135,11 +136,9 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
         let accounted = account::account(
             &mut m.store,
             &mut m.scratch.changes,
-            &m.scratch.batches,
             &dispatched.panics,
             &m.scratch.finished,
             m.config.quarantine_after,
-            tick,
         );
         m.scratch.finished.clear();
         report.observers_quarantined = accounted.quarantined;
