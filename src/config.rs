@@ -59,10 +59,14 @@ impl Config {
         self
     }
 
-    /// Below this many notifications in a tick, dispatch runs on the tick
-    /// thread: parallelism does not pay for small ticks.
-    /// Default [`Config::DEFAULT_PARALLEL_THRESHOLD`]; `0` always goes parallel,
-    /// `usize::MAX` never does.
+    /// Below this many notifications in a tick, dispatch calls the
+    /// callbacks on the tick thread: parallelism does not pay for small
+    /// ticks. (Counting them takes a look at each changed variable, which a
+    /// tick changing thousands of variables does in parallel tasks whatever
+    /// the threshold; only [`Config::deterministic`] keeps all of dispatch
+    /// on the tick thread.)
+    /// Default [`Config::DEFAULT_PARALLEL_THRESHOLD`]; `0` always calls in
+    /// parallel, `usize::MAX` never does.
     pub fn parallel_threshold(mut self, notifications: usize) -> Self {
         self.parallel_threshold = notifications;
         self

@@ -54,6 +54,14 @@ pub(crate) struct Dispatch<'a, V> {
     pub(crate) tick: u64,
 }
 
+/// Fewest changed variables for which a tick plans its jobs in parallel
+/// tasks, each over its own range of the variable table, instead of in one
+/// pass on the tick thread.
+const PARALLEL_PLAN_MIN_BATCHES: usize = 2_048;
+
+/// Changed variables per task of a parallel plan.
+const BATCHES_PER_PLAN_TASK: usize = 256;
+
 /// Delivers each batch to every observer of its variable: on this thread
 /// below `parallel_threshold` notifications, otherwise with rayon in jobs of
 /// about `parallel_chunk` notifications. Each observer receives its
@@ -68,17 +76,38 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
         ids,
         tick,
     } = input;
-    let (jobs, notifications) = plan(variables, changes, batches, ids, tick);
+    let planner = Planner {
+        changes,
+        ids,
+        tick,
+        chunk: config.parallel_chunk,
+    };
+    let variables = variables.as_mut_slice();
+    // Lists of jobs, in batch order; each list's large jobs already split
+    // when planned in parallel, where the split is free to do at once.
+    let (lists, notifications) =
+        if config.deterministic || batches.len() < PARALLEL_PLAN_MIN_BATCHES {
+            let mut jobs = Vec::with_capacity(batches.len());
+            let notifications = planner.plan(variables, 0, batches, &mut jobs);
+            (vec![jobs], notifications)
+        } else {
+            in_pool(config, || planner.plan_parallel(variables, 0, batches))
+        };
     let mut panics = Vec::new();
     let sequential = config.deterministic || notifications < config.parallel_threshold as u64;
     if sequential {
-        for job in &jobs {
+        for job in lists.iter().flatten() {
             deliver(job, callbacks, ids, &mut panics);
         }
     } else {
-        let jobs = split(jobs, config.parallel_chunk);
+        let lists: Vec<_> = lists
+            .into_iter()
+            .map(|jobs| split(jobs, config.parallel_chunk))
+            .collect();
         let run = || {
-            jobs.par_iter()
+            lists
+                .par_iter()
+                .flat_map(|jobs| jobs.par_iter())
                 .fold(Vec::new, |mut panics, job| {
                     deliver(job, callbacks, ids, &mut panics);
                     panics
@@ -88,10 +117,7 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
                     a
                 })
         };
-        panics = match &config.thread_pool {
-            Some(pool) => pool.install(run),
-            None => run(),
-        };
+        panics = in_pool(config, run);
     }
     Dispatched {
         notifications,
@@ -99,53 +125,105 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
     }
 }
 
-/// One job per batch (all its changes to all its variable's observers),
-/// and the callback calls they will make. The one look-up of each changed
-/// variable also advances its counters (changes dispatched, plain
-/// notifications, last dispatch tick), which hold the tick's deliveries
-/// from here on: every plain observer of a batch is called, and a call
-/// that panics still counts as delivered.
-fn plan<'a, V>(
-    variables: &'a mut Variables,
+/// Runs `run` on the configured pool, or on rayon's global pool.
+fn in_pool<R: Send>(config: &Config, run: impl FnOnce() -> R + Send) -> R {
+    match &config.thread_pool {
+        Some(pool) => pool.install(run),
+        None => run(),
+    }
+}
+
+/// What planning a tick's jobs reads besides the variables.
+struct Planner<'a, V> {
     changes: &'a [Change<V>],
-    batches: &[Batch],
     ids: IdScope,
     tick: u64,
-) -> (Vec<Job<'a, V>>, u64) {
-    let mut jobs = Vec::with_capacity(batches.len());
-    let mut notifications = 0;
-    // Batches ascend by variable (see `collect`), so one forward walk
-    // reaches each batch's entry; `nth` on a slice iterator skips in O(1).
-    let mut entries = variables.as_mut_slice().iter_mut();
-    let mut next = 0;
-    for batch in batches {
-        let Some(skip) = (batch.variable as usize).checked_sub(next) else {
-            debug_assert!(false, "batches out of variable order");
-            continue;
-        };
-        let Some(variable) = entries.nth(skip) else {
-            break;
-        };
-        next = batch.variable as usize + 1;
-        let dispatched = batch.changes.len() as u64;
-        variable.changes_dispatched += dispatched;
-        variable.notifications += dispatched * variable.observers.len() as u64;
-        variable.last_dispatch_tick = Some(tick);
-        let variable: &'a Variable = variable;
-        let job = Job {
-            variable: VariableId {
-                index: batch.variable,
-                manager: ids.manager,
-            },
-            name: &variable.name,
-            changes: &changes[batch.changes.clone()],
-            observers: &variable.observers,
-            sole_callback: variable.sole_callback,
-        };
-        notifications += job.notifications();
-        jobs.push(job);
+    chunk: usize,
+}
+
+impl<'a, V: Sync> Planner<'a, V> {
+    /// Plans `batches` in halves on rayon while more than
+    /// `BATCHES_PER_PLAN_TASK` remain, each half over its own range of the
+    /// table (`variables[0]` is variable `first`); returns the job lists in
+    /// batch order, their large jobs split, and their notifications.
+    fn plan_parallel<'v>(
+        &self,
+        variables: &'v mut [Variable],
+        first: u32,
+        batches: &[Batch],
+    ) -> (Vec<Vec<Job<'v, V>>>, u64)
+    where
+        'a: 'v,
+    {
+        if batches.len() <= BATCHES_PER_PLAN_TASK {
+            let mut jobs = Vec::with_capacity(batches.len());
+            let notifications = self.plan(variables, first, batches, &mut jobs);
+            return (vec![split(jobs, self.chunk)], notifications);
+        }
+        let (low, high) = batches.split_at(batches.len() / 2);
+        // Batches ascend by variable, so every variable of `low` comes
+        // before the first of `high`.
+        let at = (high[0].variable.saturating_sub(first) as usize).min(variables.len());
+        let (below, above) = variables.split_at_mut(at);
+        let ((mut lists, low_count), (mut more, high_count)) = rayon::join(
+            || self.plan_parallel(below, first, low),
+            || self.plan_parallel(above, first + at as u32, high),
+        );
+        lists.append(&mut more);
+        (lists, low_count + high_count)
     }
-    (jobs, notifications)
+
+    /// Appends one job per batch (all its changes to all its variable's
+    /// observers) to `jobs` and returns the callback calls they will make;
+    /// `variables[0]` is variable `first`. The one look-up of each changed
+    /// variable also advances its counters (changes dispatched, plain
+    /// notifications, last dispatch tick), which hold the tick's deliveries
+    /// from here on: every plain observer of a batch is called, and a call
+    /// that panics still counts as delivered.
+    fn plan<'v>(
+        &self,
+        variables: &'v mut [Variable],
+        first: u32,
+        batches: &[Batch],
+        jobs: &mut Vec<Job<'v, V>>,
+    ) -> u64
+    where
+        'a: 'v,
+    {
+        let mut notifications = 0;
+        // Batches ascend by variable (see `collect`), so one forward walk
+        // reaches each batch's entry; `nth` on a slice iterator skips in O(1).
+        let mut entries = variables.iter_mut();
+        let mut next = first as usize;
+        for batch in batches {
+            let Some(skip) = (batch.variable as usize).checked_sub(next) else {
+                debug_assert!(false, "batches out of variable order");
+                continue;
+            };
+            let Some(variable) = entries.nth(skip) else {
+                break;
+            };
+            next = batch.variable as usize + 1;
+            let dispatched = batch.changes.len() as u64;
+            variable.changes_dispatched += dispatched;
+            variable.notifications += dispatched * variable.observers.len() as u64;
+            variable.last_dispatch_tick = Some(self.tick);
+            let variable: &'v Variable = variable;
+            let job = Job {
+                variable: VariableId {
+                    index: batch.variable,
+                    manager: self.ids.manager,
+                },
+                name: &variable.name,
+                changes: &self.changes[batch.changes.clone()],
+                observers: &variable.observers,
+                sole_callback: variable.sole_callback,
+            };
+            notifications += job.notifications();
+            jobs.push(job);
+        }
+        notifications
+    }
 }
 
 impl<V> Job<'_, V> {
