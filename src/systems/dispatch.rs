@@ -9,6 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use hecs::Entity;
 use rayon::prelude::*;
+use smallvec::SmallVec;
 
 use crate::TRACE_TARGET;
 use crate::callbacks::{CallbackRef, Callbacks};
@@ -89,7 +90,7 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
         if config.deterministic || batches.len() < PARALLEL_PLAN_MIN_BATCHES {
             let mut jobs = Vec::with_capacity(batches.len());
             let notifications = planner.plan(variables, 0, batches, &mut jobs);
-            (vec![jobs], notifications)
+            (Lists::from_buf([jobs]), notifications)
         } else {
             in_pool(config, || planner.plan_parallel(variables, 0, batches))
         };
@@ -100,7 +101,7 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
             deliver(job, callbacks, ids, &mut panics);
         }
     } else {
-        let lists: Vec<_> = lists
+        let lists: Lists<'_, V> = lists
             .into_iter()
             .map(|jobs| split(jobs, config.parallel_chunk))
             .collect();
@@ -124,6 +125,10 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
         panics,
     }
 }
+
+/// A tick's jobs, in batch order: one list when planned on the tick
+/// thread, one per task when planned in parallel.
+type Lists<'a, V> = SmallVec<[Vec<Job<'a, V>>; 1]>;
 
 /// Runs `run` on the configured pool, or on rayon's global pool.
 fn in_pool<R: Send>(config: &Config, run: impl FnOnce() -> R + Send) -> R {
@@ -151,14 +156,14 @@ impl<'a, V: Sync> Planner<'a, V> {
         variables: &'v mut [Variable],
         first: u32,
         batches: &[Batch],
-    ) -> (Vec<Vec<Job<'v, V>>>, u64)
+    ) -> (Lists<'v, V>, u64)
     where
         'a: 'v,
     {
         if batches.len() <= BATCHES_PER_PLAN_TASK {
             let mut jobs = Vec::with_capacity(batches.len());
             let notifications = self.plan(variables, first, batches, &mut jobs);
-            return (vec![split(jobs, self.chunk)], notifications);
+            return (Lists::from_buf([split(jobs, self.chunk)]), notifications);
         }
         let (low, high) = batches.split_at(batches.len() / 2);
         // Batches ascend by variable, so every variable of `low` comes
