@@ -219,6 +219,20 @@ struct OtherRosters {
 }
 
 impl Variable {
+    /// A variable named `name`, with no observer and nothing dispatched.
+    fn new(name: Arc<str>) -> Self {
+        Variable {
+            name,
+            observers: SmallVec::new(),
+            sole_callback: None,
+            others: None,
+            changes_dispatched: 0,
+            notifications: 0,
+            last_dispatch_tick: None,
+            stamp: None,
+        }
+    }
+
     /// The observers in `roster`.
     pub(crate) fn roster(&self, roster: Roster) -> &[Slot] {
         match (roster, &self.others) {
@@ -371,16 +385,7 @@ impl Variables {
     /// Adds entries for every name interned since the last call.
     pub(crate) fn sync(&mut self, interner: &Interner) {
         let fresh = interner.names_from(self.entries.len());
-        self.entries.extend(fresh.into_iter().map(|name| Variable {
-            name,
-            observers: SmallVec::new(),
-            sole_callback: None,
-            others: None,
-            changes_dispatched: 0,
-            notifications: 0,
-            last_dispatch_tick: None,
-            stamp: None,
-        }));
+        self.entries.extend(fresh.into_iter().map(Variable::new));
     }
 
     pub(crate) fn get(&self, index: u32) -> Option<&Variable> {
@@ -426,23 +431,10 @@ mod tests {
         })
     }
 
-    fn variable() -> Variable {
-        Variable {
-            name: Arc::from("v"),
-            observers: SmallVec::new(),
-            sole_callback: None,
-            others: None,
-            changes_dispatched: 0,
-            notifications: 0,
-            last_dispatch_tick: None,
-            stamp: None,
-        }
-    }
-
     #[test]
     fn sole_callback_holds_while_every_plain_observer_shares_one() {
         let mut world = hecs::World::new();
-        let mut var = variable();
+        let mut var = Variable::new(Arc::from("v"));
         let (a, b) = (callback(1), callback(2));
         let slot = |world: &mut hecs::World, callback| Slot {
             entity: world.spawn(()),
