@@ -84,16 +84,17 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
         chunk: config.parallel_chunk,
     };
     let variables = variables.as_mut_slice();
-    // Lists of jobs, in batch order; each list's large jobs already split
-    // when planned in parallel, where the split is free to do at once.
-    let (lists, notifications) =
-        if config.deterministic || batches.len() < PARALLEL_PLAN_MIN_BATCHES {
-            let mut jobs = Vec::with_capacity(batches.len());
-            let notifications = planner.plan(variables, 0, batches, &mut jobs);
-            (Lists::from_buf([jobs]), notifications)
-        } else {
-            in_pool(config, || planner.plan_parallel(variables, 0, batches))
-        };
+    // Lists of jobs, in batch order. A parallel plan splits each list's
+    // large jobs in its own task; a plan on this thread leaves them whole
+    // until the tick is known to deliver in parallel.
+    let planned_in_parallel = !config.deterministic && batches.len() >= PARALLEL_PLAN_MIN_BATCHES;
+    let (lists, notifications) = if planned_in_parallel {
+        in_pool(config, || planner.plan_parallel(variables, 0, batches))
+    } else {
+        let mut jobs = Vec::with_capacity(batches.len());
+        let notifications = planner.plan(variables, 0, batches, &mut jobs);
+        (Lists::from_buf([jobs]), notifications)
+    };
     let mut panics = Vec::new();
     let sequential = config.deterministic || notifications < config.parallel_threshold as u64;
     if sequential {
@@ -101,10 +102,14 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
             deliver(job, callbacks, ids, &mut panics);
         }
     } else {
-        let lists: Lists<'_, V> = lists
-            .into_iter()
-            .map(|jobs| split(jobs, config.parallel_chunk))
-            .collect();
+        let lists: Lists<'_, V> = if planned_in_parallel {
+            lists
+        } else {
+            lists
+                .into_iter()
+                .map(|jobs| split(jobs, config.parallel_chunk))
+                .collect()
+        };
         let run = || {
             lists
                 .par_iter()
