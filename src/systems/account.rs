@@ -17,8 +17,9 @@ pub(crate) struct Accounted {
 /// `quarantine_after`), removes observers whose `once` policy is
 /// fulfilled, and drops the delivered changes. The changed variables'
 /// counters, from which every plain observer's delivery count is derived,
-/// were advanced by dispatch as it planned (see `dispatch::plan`), so a
-/// quarantine here freezes a count that includes this tick.
+/// were advanced by dispatch as it planned (see `Planner::plan` in
+/// `dispatch.rs`), so a quarantine here freezes a count that includes this
+/// tick.
 pub(crate) fn account<V>(
     store: &mut Store<V>,
     changes: &mut Vec<Change<V>>,
