@@ -375,12 +375,17 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             .acquire_many(callback.key, pairs.len() as u64);
         debug_assert!(counted, "checked above, and nothing unregistered it since");
         let callback = CallbackRef::shared(callback.key);
-        let entities = self
-            .store
-            .spawn_many(&self.shared.interner, &pairs, callback, self.tick);
-        debug_assert_eq!(entities.len(), pairs.len(), "held owners are never swept");
-        self.totals.observers_added += entities.len() as u64;
-        Ok(entities.into_iter().map(|e| self.observer_id(e)).collect())
+        let scope = self.id_scope();
+        let ids = self.store.spawn_many(
+            &self.shared.interner,
+            &pairs,
+            callback,
+            self.tick,
+            |entity| ObserverId::new(entity, scope.manager, scope.epoch),
+        );
+        debug_assert_eq!(ids.len(), pairs.len(), "held owners are never swept");
+        self.totals.observers_added += ids.len() as u64;
+        Ok(ids)
     }
 
     fn check_add(&self, var: VariableRef<'_>, owner: &Owner) -> Result<u32, AddObserverError> {

@@ -161,3 +161,39 @@ fn a_batch_counts_every_use_of_its_callback() -> TestResult {
     manager.unregister_callback(callback)?;
     Ok(())
 }
+
+#[test]
+fn a_batch_larger_than_the_store_writes_at_once_keeps_every_id_on_its_pair() -> TestResult {
+    // The store spawns large batches in parts of 65,536; this one spans
+    // three, so ids from every part must land on their own pairs.
+    const OBSERVERS: usize = 2 * 65_536 + 1_000;
+    const VARIABLES: usize = 97;
+    let mut manager = ObserverManager::<i64>::new();
+    let (callback, seen) = recording_callback(&mut manager);
+    let owners = [manager.owner(), manager.owner(), manager.owner()];
+    let names: Vec<String> = (0..VARIABLES).map(|v| format!("v{v}")).collect();
+    let pairs: Vec<(usize, usize)> = (0..OBSERVERS).map(|i| (i % VARIABLES, i % 3)).collect();
+    let ids = manager.add_observers(
+        callback,
+        pairs.iter().map(|&(v, o)| (names[v].as_str(), &owners[o])),
+    )?;
+
+    assert_eq!(ids.len(), OBSERVERS);
+    assert_eq!(manager.total_observers(), OBSERVERS);
+    assert_eq!(manager.observer_count("v0"), OBSERVERS.div_ceil(VARIABLES));
+    for (v, name) in names.iter().enumerate() {
+        manager.notify(name.as_str(), 0, v as i64 + 1, Metadata::new("test"))?;
+    }
+    manager.tick();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(seen.len(), OBSERVERS, "every observer received once");
+    for (id, &(v, _)) in ids.iter().zip(&pairs) {
+        assert_eq!(seen[id], vec![(names[v].clone(), v as i64 + 1)], "{id:?}");
+    }
+
+    // Each owner's observers are swept with it, wherever their part was.
+    drop(owners);
+    manager.tick();
+    assert_eq!(manager.total_observers(), 0);
+    Ok(())
+}

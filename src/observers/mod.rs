@@ -101,9 +101,10 @@ fn nanos_since(born: Instant) -> u64 {
     u64::try_from(born.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Observers per column batch in `Store::spawn_many`: bounds the temporary
-/// columns (about 100 MB) and keeps each batch's length within `u32`.
-const SPAWN_BATCH: usize = 1 << 20;
+/// Observers per column batch in `Store::spawn_many`: its temporary
+/// columns (about 40 bytes per observer) are reused from batch to batch,
+/// and stay small enough for the cache rather than costing fresh pages.
+const SPAWN_BATCH: usize = 1 << 16;
 
 /// The rows of plain observers of `owners`, as a batch of hecs columns.
 /// `None` if the column came out short, which the writer below rules out.
@@ -199,28 +200,36 @@ impl<V> Store<V> {
     /// `callback` (whose uses the caller has counted), in batches written
     /// column by column: the world grows once per batch and copies each
     /// column whole. Every owner key must be live (the caller holds the
-    /// owners' guards); returns the entities in the order of `observers`.
-    pub(crate) fn spawn_many(
+    /// owners' guards); returns `id` of each entity, in the order of
+    /// `observers`.
+    pub(crate) fn spawn_many<T>(
         &mut self,
         interner: &Interner,
         observers: &[(u32, OwnerKey)],
         callback: CallbackRef,
         tick: u64,
-    ) -> Vec<Entity> {
+        id: impl Fn(Entity) -> T,
+    ) -> Vec<T> {
         self.variables.sync(interner);
-        let mut entities = Vec::with_capacity(observers.len());
+        // The world grows once, not by doubling from batch to batch. (More
+        // than `u32::MAX` observers cannot fit its ids anyway.)
+        if let Ok(additional) = u32::try_from(observers.len()) {
+            self.world.reserve::<(Liveness,)>(additional);
+        }
+        let mut ids = Vec::with_capacity(observers.len());
+        let mut entities = Vec::with_capacity(observers.len().min(SPAWN_BATCH));
         for chunk in observers.chunks(SPAWN_BATCH) {
             let linked = self.link_many(chunk, callback, tick);
             let Some(batch) = column_batch(linked.iter().map(|&(_, owner)| owner)) else {
                 debug_assert!(false, "column batch left incomplete");
                 continue;
             };
-            let first = entities.len();
+            entities.clear();
             entities.extend(self.world.spawn_column_batch(batch));
-            let ids = entities[first..].iter().map(|e| e.id() as usize + 1);
-            self.places.grow_to(ids.max().unwrap_or(0));
+            let ends = entities.iter().map(|e| e.id() as usize + 1);
+            self.places.grow_to(ends.max().unwrap_or(0));
             // The rosters hold dangling entities until now.
-            for (&(place, owner), &entity) in linked.iter().zip(&entities[first..]) {
+            for (&(place, owner), &entity) in linked.iter().zip(&entities) {
                 if let Some(var) = self.stamps.get(place.stamp).map(|s| s.variable)
                     && let Some(var) = self.variables.get_mut(var)
                 {
@@ -230,9 +239,10 @@ impl<V> Store<V> {
                 let listed = self.owned.push(owner, entity);
                 debug_assert!(listed, "link_many made every owner's list");
             }
+            ids.extend(entities.iter().map(|&e| id(e)));
         }
-        self.grown |= !entities.is_empty();
-        entities
+        self.grown |= !ids.is_empty();
+        ids
     }
 
     /// Reserves each new observer's slot in its variable's roster, holding
