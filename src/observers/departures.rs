@@ -10,8 +10,9 @@
 //!   owners' lists;
 //! - **unlink**, meanwhile:
 //!   1. *plan*: mark each leaver's entity id in a bitset (one bit per id, so
-//!      it stays in cache), release its stamp, and group the leavers by the
-//!      roster they leave;
+//!      it stays in cache), release its stamp, count the leavers of each
+//!      roster, and group by roster the leavers of those rosters that will
+//!      lose them one by one (step 2);
 //!   2. *compact* each touched roster: if it loses many observers for its
 //!      length, in one sequential pass that tests each slot's bit
 //!      (`Variable::sweep`); if few among many, by swap-removing its
@@ -66,8 +67,10 @@ pub(crate) struct Departures {
     /// Every leaving observer and the index of its roster in `rosters`, in
     /// its owner's list order.
     leavers: Vec<(Entity, u32)>,
-    /// The leavers again, grouped by roster: `rosters[i]`'s are
-    /// `grouped[rosters[i].start..][..rosters[i].leavers]`.
+    /// The leavers of the rosters taken one by one, grouped by roster:
+    /// such a `rosters[i]`'s are
+    /// `grouped[rosters[i].start..][..rosters[i].leavers]`. (Rosters
+    /// compacted in a pass find theirs by the bits.)
     grouped: Vec<Entity>,
     /// The rosters they leave.
     rosters: Vec<Touched>,
@@ -98,7 +101,9 @@ struct Touched {
     roster: Roster,
     /// Leavers from this roster.
     leavers: u32,
-    /// Where its leavers start in `Departures::grouped`.
+    /// Whether its leavers are taken out one by one rather than in a pass.
+    one_by_one: bool,
+    /// Where its leavers start in `Departures::grouped`, if `one_by_one`.
     start: u32,
 }
 
@@ -137,8 +142,9 @@ impl<V> Store<V> {
             ..
         } = self;
         let mut unlink = || {
-            plan.make(&lists, places, stamps);
-            let compacted = plan.compact(variables.as_mut_slice(), places, parallel);
+            let variables = variables.as_mut_slice();
+            plan.make(&lists, variables, places, stamps);
+            let compacted = plan.compact(variables, places, parallel);
             plan.clear_bits();
             compacted
         };
@@ -174,9 +180,16 @@ impl<V> Store<V> {
 }
 
 impl Departures {
-    /// Records every observer the `lists` name (all alive), grouped by
-    /// roster, and releases their stamps.
-    fn make(&mut self, lists: &[Vec<Entity>], places: &Places, stamps: &mut Stamps) {
+    /// Records every observer the `lists` name (all alive) and releases
+    /// their stamps; decides how each roster of `variables` they leave is
+    /// compacted, and groups the leavers of those taken one by one.
+    fn make(
+        &mut self,
+        lists: &[Vec<Entity>],
+        variables: &[Variable],
+        places: &Places,
+        stamps: &mut Stamps,
+    ) {
         self.leavers.reserve(lists.iter().map(Vec::len).sum());
         for &entity in lists.iter().flatten() {
             // Alive, so its place is its own.
@@ -191,7 +204,17 @@ impl Departures {
             self.add(entity, stamp.variable, stamp.roster);
             stamps.release(index);
         }
-        self.group();
+        let mut grouping = false;
+        for touched in &mut self.rosters {
+            let len = variables
+                .get(touched.variable as usize)
+                .map_or(0, |var| var.roster(touched.roster).len());
+            touched.one_by_one = len >= SLOTS_PER_LEAVER_FOR_A_PASS * touched.leavers as usize;
+            grouping |= touched.one_by_one;
+        }
+        if grouping {
+            self.group();
+        }
     }
 
     fn add(&mut self, entity: Entity, variable: u32, roster: Roster) {
@@ -210,6 +233,7 @@ impl Departures {
                     variable,
                     roster,
                     leavers: 0,
+                    one_by_one: false,
                     start: 0,
                 });
                 self.touched[key] = self.rosters.len() as u32;
@@ -221,21 +245,24 @@ impl Departures {
         self.leavers.push((entity, index as u32));
     }
 
-    /// Fills `grouped` from `leavers` (a counting sort by roster).
+    /// Fills `grouped` from `leavers` (a counting sort by roster), for the
+    /// rosters taken one by one.
     fn group(&mut self) {
         // Each roster's `start` first marks the end of its group; placing a
         // leaver moves it down one, so it ends at the group's start.
         let mut end = 0;
-        for touched in &mut self.rosters {
+        for touched in self.rosters.iter_mut().filter(|t| t.one_by_one) {
             end += touched.leavers;
             touched.start = end;
         }
         self.grouped.clear();
-        self.grouped.resize(self.leavers.len(), Entity::DANGLING);
+        self.grouped.resize(end as usize, Entity::DANGLING);
         for &(entity, roster) in &self.leavers {
             let touched = &mut self.rosters[roster as usize];
-            touched.start -= 1;
-            self.grouped[touched.start as usize] = entity;
+            if touched.one_by_one {
+                touched.start -= 1;
+                self.grouped[touched.start as usize] = entity;
+            }
         }
     }
 
@@ -309,9 +336,7 @@ impl Departures {
         out: &mut Compacted,
     ) {
         let touched = self.rosters[index];
-        let leavers = &self.grouped[touched.start as usize..][..touched.leavers as usize];
-        let len = var.roster(touched.roster).len();
-        if len < SLOTS_PER_LEAVER_FOR_A_PASS * leavers.len() {
+        if !touched.one_by_one {
             var.sweep(
                 touched.roster,
                 |entity| self.is_leaving(entity),
@@ -324,6 +349,7 @@ impl Departures {
             return;
         }
         out.one_by_one += 1;
+        let leavers = &self.grouped[touched.start as usize..][..touched.leavers as usize];
         for &entity in leavers {
             // Read now, not when planned: an earlier take may have moved it.
             let place = places.get(entity);
