@@ -53,20 +53,23 @@ const PARALLEL_SWEEP_MIN: usize = 4_096;
 /// Variables per parallel task when the table is walked front to back.
 const VARIABLES_PER_TASK: usize = 256;
 
+/// `Departures::leaver_rosters`' mark for an entry that is not leaving.
+const NOT_LEAVING: u32 = u32::MAX;
+
 /// Rosters per variable (`Roster`'s variants), as laid out in
 /// `Departures::touched`.
 const ROSTER_KINDS: usize = 3;
 
 /// The scratch of `Store::despawn_owners`, kept between sweeps so that its
 /// buffers are reused: its capacity is that of the largest sweep so far,
-/// about 20 bytes per leaver. Empty, with every bit clear, between calls.
+/// 4 bytes per leaver (12 for the leavers of rosters taken one by one). Empty, with every bit clear, between calls.
 #[derive(Debug, Default)]
 pub(crate) struct Departures {
     /// One bit per entity id, set while that observer is leaving.
     leaving: Vec<u64>,
-    /// Every leaving observer and the index of its roster in `rosters`, in
-    /// its owner's list order.
-    leavers: Vec<(Entity, u32)>,
+    /// The index in `rosters` of each leaver's roster, in the order of the
+    /// owners' lists (`NOT_LEAVING` for an entry that had no place).
+    leaver_rosters: Vec<u32>,
     /// The leavers of the rosters taken one by one, grouped by roster:
     /// such a `rosters[i]`'s are
     /// `grouped[rosters[i].start..][..rosters[i].leavers]`. (Rosters
@@ -145,7 +148,7 @@ impl<V> Store<V> {
             let variables = variables.as_mut_slice();
             plan.make(&lists, variables, places, stamps);
             let compacted = plan.compact(variables, places, parallel);
-            plan.clear_bits();
+            plan.clear_bits(&lists);
             compacted
         };
         let mut despawn = || despawn(world, &lists);
@@ -190,15 +193,18 @@ impl Departures {
         places: &Places,
         stamps: &mut Stamps,
     ) {
-        self.leavers.reserve(lists.iter().map(Vec::len).sum());
+        self.leaver_rosters
+            .reserve(lists.iter().map(Vec::len).sum());
         for &entity in lists.iter().flatten() {
             // Alive, so its place is its own.
             let Some(index) = places.stamp(entity) else {
                 debug_assert!(false, "a live observer without a place");
+                self.leaver_rosters.push(NOT_LEAVING);
                 continue;
             };
             let Some(stamp) = stamps.get(index) else {
                 debug_assert!(false, "a live observer's stamp is gone");
+                self.leaver_rosters.push(NOT_LEAVING);
                 continue;
             };
             self.add(entity, stamp.variable, stamp.roster);
@@ -213,7 +219,7 @@ impl Departures {
             grouping |= touched.one_by_one;
         }
         if grouping {
-            self.group();
+            self.group(lists);
         }
     }
 
@@ -242,12 +248,12 @@ impl Departures {
             n => n as usize - 1,
         };
         self.rosters[index].leavers += 1;
-        self.leavers.push((entity, index as u32));
+        self.leaver_rosters.push(index as u32);
     }
 
-    /// Fills `grouped` from `leavers` (a counting sort by roster), for the
-    /// rosters taken one by one.
-    fn group(&mut self) {
+    /// Fills `grouped` from the `lists` and `leaver_rosters` (a counting
+    /// sort by roster), for the rosters taken one by one.
+    fn group(&mut self, lists: &[Vec<Entity>]) {
         // Each roster's `start` first marks the end of its group; placing a
         // leaver moves it down one, so it ends at the group's start.
         let mut end = 0;
@@ -257,8 +263,11 @@ impl Departures {
         }
         self.grouped.clear();
         self.grouped.resize(end as usize, Entity::DANGLING);
-        for &(entity, roster) in &self.leavers {
-            let touched = &mut self.rosters[roster as usize];
+        let leavers = lists.iter().flatten().zip(&self.leaver_rosters);
+        for (&entity, &roster) in leavers {
+            let Some(touched) = self.rosters.get_mut(roster as usize) else {
+                continue; // NOT_LEAVING
+            };
             if touched.one_by_one {
                 touched.start -= 1;
                 self.grouped[touched.start as usize] = entity;
@@ -361,8 +370,9 @@ impl Departures {
         }
     }
 
-    fn clear_bits(&mut self) {
-        for &(entity, _) in &self.leavers {
+    /// Clears the bits of the leavers, which the `lists` name.
+    fn clear_bits(&mut self, lists: &[Vec<Entity>]) {
+        for entity in lists.iter().flatten() {
             if let Some(bits) = self.leaving.get_mut(entity.id() as usize / 64) {
                 *bits = 0;
             }
@@ -372,7 +382,7 @@ impl Departures {
     /// Empties the plan (its bits are clear already), in time proportional
     /// to its leavers and rosters.
     fn clear(&mut self) {
-        self.leavers.clear();
+        self.leaver_rosters.clear();
         self.grouped.clear();
         for touched in self.rosters.drain(..) {
             self.touched[roster_key(touched.variable, touched.roster)] = 0;
