@@ -16,7 +16,7 @@ use crate::error::{
 use crate::ids::{CallbackId, IdScope, ManagerTag, ObserverId, OwnerKey, VariableId};
 use crate::inbox::{Command, Inbox};
 use crate::notifier::{Notifier, Shared};
-use crate::observers::{Spawn, Store};
+use crate::observers::{SPAWN_BATCH, Spawn, Store};
 use crate::owners::{Owner, OwnerRegistry};
 use crate::policy::Policy;
 use crate::stats::{Stats, TickReport};
@@ -330,11 +330,16 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     /// per observer for large batches (the storage grows once and is written
     /// in order). Returns the ids in the order of `observers`.
     ///
+    /// The pairs are checked and spawned in parts of 65,536, so a batch
+    /// needs no temporary list as long as itself; an exact
+    /// [`size_hint`](Iterator::size_hint) lets the world grow once for the
+    /// whole batch.
+    ///
     /// # Errors
     ///
     /// As [`add_observer_with`](Self::add_observer_with), for the first pair
-    /// that fails; nothing is added then (names of the pairs before it may
-    /// have been interned).
+    /// that fails; nothing is added then: the parts before it are despawned
+    /// again (names of the pairs before it may have been interned).
     ///
     /// # Examples
     ///
@@ -365,27 +370,50 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         {
             return Err(AddObserverError::UnknownCallback);
         }
-        let pairs = observers
-            .into_iter()
-            .map(|(var, owner)| Ok((self.check_add(var.into(), owner)?, owner.key)))
-            .collect::<Result<Vec<_>, AddObserverError>>()?;
-        let counted = self
-            .store
-            .callbacks
-            .acquire_many(callback.key, pairs.len() as u64);
-        debug_assert!(counted, "checked above, and nothing unregistered it since");
-        let callback = CallbackRef::shared(callback.key);
-        let scope = self.id_scope();
-        let ids = self.store.spawn_many(
-            &self.shared.interner,
-            &pairs,
-            callback,
-            self.tick,
-            |entity| ObserverId::new(entity, scope.manager, scope.epoch),
-        );
-        debug_assert_eq!(ids.len(), pairs.len(), "held owners are never swept");
+        let mut observers = observers.into_iter().fuse();
+        let expected = observers.size_hint().0;
+        self.store.reserve_plain(expected);
+        let mut ids = Vec::with_capacity(expected);
+        let mut part = Vec::with_capacity(expected.clamp(1, SPAWN_BATCH));
+        // Part by part, so that the checked pairs need no list as long as
+        // the batch; a failing pair undoes the parts already spawned.
+        loop {
+            part.clear();
+            for (var, owner) in observers.by_ref().take(SPAWN_BATCH) {
+                match self.check_add(var.into(), owner) {
+                    Ok(variable) => part.push((variable, owner.key)),
+                    Err(error) => {
+                        self.unspawn(&ids);
+                        return Err(error);
+                    }
+                }
+            }
+            if part.is_empty() {
+                break;
+            }
+            let counted = self
+                .store
+                .callbacks
+                .acquire_many(callback.key, part.len() as u64);
+            debug_assert!(counted, "checked above, and nothing unregistered it since");
+            let IdScope { manager, epoch } = self.id_scope();
+            let make_id = |entity| ObserverId::new(entity, manager, epoch);
+            let (interner, callback) = (&self.shared.interner, CallbackRef::shared(callback.key));
+            let tick = self.tick;
+            self.store
+                .spawn_many(interner, &part, callback, tick, &mut ids, make_id);
+        }
         self.totals.observers_added += ids.len() as u64;
         Ok(ids)
+    }
+
+    /// Despawns the observers of a bulk add that failed part way, releasing
+    /// their callback uses: the batch adds nothing.
+    fn unspawn(&mut self, ids: &[ObserverId]) {
+        for id in ids {
+            let despawned = self.store.despawn(id.entity);
+            debug_assert!(despawned, "a just-spawned observer is alive");
+        }
     }
 
     fn check_add(&self, var: VariableRef<'_>, owner: &Owner) -> Result<u32, AddObserverError> {

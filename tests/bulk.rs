@@ -197,3 +197,40 @@ fn a_batch_larger_than_the_store_writes_at_once_keeps_every_id_on_its_pair() -> 
     assert_eq!(manager.total_observers(), 0);
     Ok(())
 }
+
+#[test]
+fn a_batch_failing_after_its_first_parts_undoes_them() -> TestResult {
+    // The store spawns a batch in parts of 65,536; the bad pair sits in
+    // the third, after two parts were spawned.
+    const GOOD: usize = 2 * 65_536 + 10;
+    let mut manager = ObserverManager::<i64>::new();
+    let other = ObserverManager::<i64>::new();
+    let (callback, seen) = recording_callback(&mut manager);
+    let owner = manager.owner();
+    let foreign = other.owner();
+    let kept = manager.add_observer_with("a", &owner, callback)?;
+
+    let good = (0..GOOD).map(|i| (["a", "b", "c"][i % 3], &owner));
+    let err = manager
+        .add_observers(callback, good.chain([("b", &foreign), ("c", &owner)]))
+        .unwrap_err();
+    assert_eq!(err, AddObserverError::ForeignOwner);
+    assert_eq!(manager.total_observers(), 1);
+    assert_eq!(manager.observer_count("a"), 1);
+    assert_eq!(manager.observer_count("b"), 0);
+    assert_eq!(manager.stats().observers_added, 1);
+    assert_eq!(
+        manager.unregister_callback(callback),
+        Err(UnregisterCallbackError::InUse { observers: 1 }),
+        "the undone parts' uses of the callback were released"
+    );
+
+    manager.notify("a", 0, 1, Metadata::new("test"))?;
+    manager.notify("b", 0, 2, Metadata::new("test"))?;
+    manager.tick();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(seen.keys().copied().collect::<Vec<_>>(), vec![kept]);
+    manager.remove_observer(kept)?;
+    manager.unregister_callback(callback)?;
+    Ok(())
+}

@@ -101,10 +101,11 @@ fn nanos_since(born: Instant) -> u64 {
     u64::try_from(born.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Observers per column batch in `Store::spawn_many`: its temporary
-/// columns (about 40 bytes per observer) are reused from batch to batch,
-/// and stay small enough for the cache rather than costing fresh pages.
-const SPAWN_BATCH: usize = 1 << 16;
+/// Observers per column batch in `Store::spawn_many`, and per part of a
+/// bulk add: the temporary columns (about 50 bytes per observer) are
+/// reused from part to part, small enough for the cache rather than
+/// costing fresh pages.
+pub(crate) const SPAWN_BATCH: usize = 1 << 16;
 
 /// The rows of plain observers of `owners`, as a batch of hecs columns.
 /// `None` if the column came out short, which the writer below rules out.
@@ -200,23 +201,19 @@ impl<V> Store<V> {
     /// `callback` (whose uses the caller has counted), in batches written
     /// column by column: the world grows once per batch and copies each
     /// column whole. Every owner key must be live (the caller holds the
-    /// owners' guards); returns `id` of each entity, in the order of
-    /// `observers`.
+    /// owners' guards); pushes `id` of each entity onto `ids`, in the order
+    /// of `observers`.
     pub(crate) fn spawn_many<T>(
         &mut self,
         interner: &Interner,
         observers: &[(u32, OwnerKey)],
         callback: CallbackRef,
         tick: u64,
+        ids: &mut Vec<T>,
         id: impl Fn(Entity) -> T,
-    ) -> Vec<T> {
+    ) {
         self.variables.sync(interner);
-        // The world grows once, not by doubling from batch to batch. (More
-        // than `u32::MAX` observers cannot fit its ids anyway.)
-        if let Ok(additional) = u32::try_from(observers.len()) {
-            self.world.reserve::<(Liveness,)>(additional);
-        }
-        let mut ids = Vec::with_capacity(observers.len());
+        self.reserve_plain(observers.len());
         let mut entities = Vec::with_capacity(observers.len().min(SPAWN_BATCH));
         for chunk in observers.chunks(SPAWN_BATCH) {
             let linked = self.link_many(chunk, callback, tick);
@@ -241,8 +238,16 @@ impl<V> Store<V> {
             }
             ids.extend(entities.iter().map(|&e| id(e)));
         }
-        self.grown |= !ids.is_empty();
-        ids
+        self.grown |= !observers.is_empty();
+    }
+
+    /// Makes room in the world for `additional` plain observers at once,
+    /// so that a bulk add grows it once rather than doubling it part by
+    /// part. (More than `u32::MAX` observers cannot fit its ids anyway.)
+    pub(crate) fn reserve_plain(&mut self, additional: usize) {
+        if let Ok(additional) = u32::try_from(additional) {
+            self.world.reserve::<(Liveness,)>(additional);
+        }
     }
 
     /// Reserves each new observer's slot in its variable's roster, holding
