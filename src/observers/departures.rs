@@ -62,7 +62,8 @@ const ROSTER_KINDS: usize = 3;
 
 /// The scratch of `Store::despawn_owners`, kept between sweeps so that its
 /// buffers are reused: its capacity is that of the largest sweep so far,
-/// 4 bytes per leaver (12 for the leavers of rosters taken one by one). Empty, with every bit clear, between calls.
+/// 4 bytes per leaver (12 for the leavers of rosters taken one by one).
+/// Empty, with every bit clear, between calls.
 #[derive(Debug, Default)]
 pub(crate) struct Departures {
     /// One bit per entity id, set while that observer is leaving.
