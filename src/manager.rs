@@ -375,6 +375,9 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         self.store.reserve_plain(expected);
         let mut ids = Vec::with_capacity(expected);
         let mut part = Vec::with_capacity(expected.clamp(1, SPAWN_BATCH));
+        let shared = CallbackRef::shared(callback.key);
+        let IdScope { manager, epoch } = self.id_scope();
+        let make_id = |entity| ObserverId::new(entity, manager, epoch);
         // Part by part, so that the checked pairs need no list as long as
         // the batch; a failing pair undoes the parts already spawned.
         loop {
@@ -396,12 +399,9 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
                 .callbacks
                 .acquire_many(callback.key, part.len() as u64);
             debug_assert!(counted, "checked above, and nothing unregistered it since");
-            let IdScope { manager, epoch } = self.id_scope();
-            let make_id = |entity| ObserverId::new(entity, manager, epoch);
-            let (interner, callback) = (&self.shared.interner, CallbackRef::shared(callback.key));
-            let tick = self.tick;
+            let (interner, tick) = (&self.shared.interner, self.tick);
             self.store
-                .spawn_many(interner, &part, callback, tick, &mut ids, make_id);
+                .spawn_many(interner, &part, shared, tick, &mut ids, make_id);
         }
         self.totals.observers_added += ids.len() as u64;
         Ok(ids)

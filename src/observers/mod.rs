@@ -101,10 +101,10 @@ fn nanos_since(born: Instant) -> u64 {
     u64::try_from(born.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Observers per column batch in `Store::spawn_many`, and per part of a
-/// bulk add: the temporary columns (about 50 bytes per observer) are
-/// reused from part to part, small enough for the cache rather than
-/// costing fresh pages.
+/// Most observers per `Store::spawn_many` call, the part of a bulk add
+/// spawned at once: its temporary columns (about 50 bytes per observer)
+/// stay small enough that the allocator hands the same memory back part
+/// after part, rather than fresh pages for the whole batch.
 pub(crate) const SPAWN_BATCH: usize = 1 << 16;
 
 /// The rows of plain observers of `owners`, as a batch of hecs columns.
@@ -197,12 +197,12 @@ impl<V> Store<V> {
         Some(entity)
     }
 
-    /// Spawns one plain observer per `(variable, owner)` pair, all calling
-    /// `callback` (whose uses the caller has counted), in batches written
-    /// column by column: the world grows once per batch and copies each
-    /// column whole. Every owner key must be live (the caller holds the
-    /// owners' guards); pushes `id` of each entity onto `ids`, in the order
-    /// of `observers`.
+    /// Spawns one plain observer per `(variable, owner)` pair (at most
+    /// `SPAWN_BATCH`), all calling `callback` (whose uses the caller has
+    /// counted), as one batch written column by column: the world grows at
+    /// most once and copies each column whole. Every owner key must be live
+    /// (the caller holds the owners' guards); pushes `id` of each entity
+    /// onto `ids`, in the order of `observers`.
     pub(crate) fn spawn_many<T>(
         &mut self,
         interner: &Interner,
@@ -212,33 +212,30 @@ impl<V> Store<V> {
         ids: &mut Vec<T>,
         id: impl Fn(Entity) -> T,
     ) {
+        debug_assert!(observers.len() <= SPAWN_BATCH, "spawn_many takes one part");
         self.variables.sync(interner);
         self.reserve_plain(observers.len());
-        let mut entities = Vec::with_capacity(observers.len().min(SPAWN_BATCH));
-        for chunk in observers.chunks(SPAWN_BATCH) {
-            let linked = self.link_many(chunk, callback, tick);
-            let Some(batch) = column_batch(linked.iter().map(|&(_, owner)| owner)) else {
-                debug_assert!(false, "column batch left incomplete");
-                continue;
-            };
-            entities.clear();
-            entities.extend(self.world.spawn_column_batch(batch));
-            let ends = entities.iter().map(|e| e.id() as usize + 1);
-            self.places.grow_to(ends.max().unwrap_or(0));
-            // The rosters hold dangling entities until now.
-            for (&(place, owner), &entity) in linked.iter().zip(&entities) {
-                if let Some(var) = self.stamps.get(place.stamp).map(|s| s.variable)
-                    && let Some(var) = self.variables.get_mut(var)
-                {
-                    var.observers[place.slot as usize].entity = entity;
-                }
-                self.places.set(entity, place);
-                let listed = self.owned.push(owner, entity);
-                debug_assert!(listed, "link_many made every owner's list");
+        let linked = self.link_many(observers, callback, tick);
+        let Some(batch) = column_batch(linked.iter().map(|&(_, owner)| owner)) else {
+            debug_assert!(false, "column batch left incomplete");
+            return;
+        };
+        let entities: Vec<Entity> = self.world.spawn_column_batch(batch).collect();
+        let ends = entities.iter().map(|e| e.id() as usize + 1);
+        self.places.grow_to(ends.max().unwrap_or(0));
+        // The rosters hold dangling entities until now.
+        for (&(place, owner), &entity) in linked.iter().zip(&entities) {
+            if let Some(var) = self.stamps.get(place.stamp).map(|s| s.variable)
+                && let Some(var) = self.variables.get_mut(var)
+            {
+                var.observers[place.slot as usize].entity = entity;
             }
-            ids.extend(entities.iter().map(|&e| id(e)));
+            self.places.set(entity, place);
+            let listed = self.owned.push(owner, entity);
+            debug_assert!(listed, "link_many made every owner's list");
         }
-        self.grown |= !observers.is_empty();
+        ids.extend(entities.iter().map(|&e| id(e)));
+        self.grown |= !entities.is_empty();
     }
 
     /// Makes room in the world for `additional` plain observers at once,
