@@ -4,9 +4,11 @@
 //!   to the N observers of one variable (N = 10k, 1M).
 //! - `dense/{engine,naive}/1000000`: 1M observers over 10k variables, every
 //!   variable changed once per tick; throughput is notifications per second.
-//! - `report/{notify,notify_many}/10000`: reporting one change to each of
-//!   10k variables (no tick in the timed part), one `notify` per change
-//!   against one `notify_many` for all; throughput is changes per second.
+//! - `report/{notify,notify_many,notify_batch}/10000`: reporting one change
+//!   to each of 10k variables (no tick in the timed part), one `notify` per
+//!   change against one `notify_many` for all (a metadata clone each) and
+//!   one `notify_batch` (one metadata for all); throughput is changes per
+//!   second.
 //!
 //! (Not `w1_fan_out` and `w2_dense`: those are the `peers` bench's groups,
 //! and criterion keeps both under the one `target/criterion`.)
@@ -182,6 +184,18 @@ fn report(c: &mut Criterion) {
                     timed(&mut manager, &|m, r| {
                         let changes = ids.iter().map(|&id| (id, r, r + 1, meta.clone()));
                         black_box(m.notify_many(changes).unwrap());
+                    })
+                })
+                .sum::<Duration>()
+        })
+    });
+    group.bench_function(BenchmarkId::new("notify_batch", VARS), |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    timed(&mut manager, &|m, r| {
+                        let changes = ids.iter().map(|&id| (id, r, r + 1));
+                        black_box(m.notify_batch(&meta, changes).unwrap());
                     })
                 })
                 .sum::<Duration>()

@@ -9,9 +9,10 @@ use std::mem;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::callbacks::Callback;
-use crate::change::{Change, NotifyCounts, NotifyOutcome};
+use crate::change::{Change, Metadata, NotifyCounts, NotifyOutcome};
 use crate::ids::{CallbackKey, ObserverId, OwnerKey};
 use crate::policy::Policy;
+use crate::queue::Queue;
 
 /// A registration or removal made through a `Notifier`, applied next tick.
 pub(crate) enum Command<V> {
@@ -40,9 +41,10 @@ pub(crate) struct Closed;
 
 /// Changes a producer gathers outside the lock, handed to the inbox under
 /// one lock by [`Inbox::push_all`]: at most [`Chunk::CAPACITY`], each with
-/// whether its `old == new`, compared by the producer.
+/// whether its `old == new`, compared by the producer, and their metadata
+/// already kept once per run of equal metadata.
 pub(crate) struct Chunk<V> {
-    changes: Vec<Change<V>>,
+    changes: Queue<V>,
     /// Bit `i` set: `changes[i]` is unchanged (`old == new`).
     unchanged: u64,
 }
@@ -53,8 +55,12 @@ impl<V> Chunk<V> {
 
     /// An empty chunk with room for `expected` changes (at most `CAPACITY`).
     pub(crate) fn with_expected(expected: usize) -> Self {
+        let mut changes = Queue::new();
+        changes
+            .changes
+            .reserve_exact(expected.clamp(1, Self::CAPACITY));
         Chunk {
-            changes: Vec::with_capacity(expected.clamp(1, Self::CAPACITY)),
+            changes,
             unchanged: 0,
         }
     }
@@ -64,6 +70,23 @@ impl<V> Chunk<V> {
         debug_assert!(!self.is_full());
         self.unchanged |= u64::from(unchanged) << self.changes.len();
         self.changes.push(change);
+    }
+
+    /// Adds the change of `variable` from `old` to `new` with `metadata`,
+    /// which every change of the chunk then shares (cloned into it once);
+    /// the chunk must not be full, and its other changes must have come
+    /// through this method with equal metadata.
+    pub(crate) fn push_sharing(
+        &mut self,
+        variable: u32,
+        old: V,
+        new: V,
+        metadata: &Metadata,
+        unchanged: bool,
+    ) {
+        debug_assert!(!self.is_full());
+        self.unchanged |= u64::from(unchanged) << self.changes.len();
+        self.changes.push_with_last(variable, old, new, metadata);
     }
 
     pub(crate) fn is_full(&self) -> bool {
@@ -84,7 +107,7 @@ pub(crate) struct Inbox<V> {
 
 struct InboxState<V> {
     /// Changes in submission order. Invariant: `queue.len() <= capacity`.
-    queue: Vec<Change<V>>,
+    queue: Queue<V>,
     /// Per variable index: the coalesced change that arrived while the queue
     /// was full. It follows every queued change of its variable.
     overflow: Vec<Option<Change<V>>>,
@@ -119,7 +142,7 @@ impl<V> Inbox<V> {
         Inbox {
             capacity,
             state: Mutex::new(InboxState {
-                queue: Vec::new(),
+                queue: Queue::new(),
                 overflow: Vec::new(),
                 overflow_vars: Vec::new(),
                 counts: InboxCounts::default(),
@@ -133,8 +156,9 @@ impl<V> Inbox<V> {
     }
 
     fn state(&self) -> MutexGuard<'_, InboxState<V>> {
-        // Only `V::eq` runs under this lock (values are dropped after it is
-        // released, since a `Drop` may notify); were it to panic, the state
+        // Only `V::eq` and `Metadata::eq` run under this lock (values are
+        // dropped after it is released, since a `Drop` may notify); were
+        // `V::eq` to panic, the state
         // is still consistent (each push is a single append or replacement),
         // so recover the guard.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -186,7 +210,10 @@ impl<V> Inbox<V> {
             let mut state = self.state();
             state.closed = true;
             state.overflow_vars.clear();
-            (mem::take(&mut state.queue), mem::take(&mut state.overflow))
+            (
+                mem::replace(&mut state.queue, Queue::new()),
+                mem::take(&mut state.overflow),
+            )
         };
         let queued = {
             let mut commands = self.commands();
@@ -229,8 +256,7 @@ impl<V: PartialEq> Inbox<V> {
             return Err(Closed);
         }
         // A change overflows only into a full queue, so while the chunk fits
-        // no variable is overflowing and every changed value is queued: the
-        // whole chunk moves in one copy.
+        // no variable is overflowing and every changed value is queued.
         let len = chunk.changes.len();
         if chunk.unchanged == 0 && state.queue.len() + len <= self.capacity {
             state.counts.received += len as u64;
@@ -239,7 +265,7 @@ impl<V: PartialEq> Inbox<V> {
             return Ok(());
         }
         let unchanged = mem::take(&mut chunk.unchanged);
-        for (i, change) in chunk.changes.drain(..).enumerate() {
+        for (i, change) in chunk.changes.drain().enumerate() {
             let (outcome, refused) = state.accept(change, unchanged >> i & 1 == 1, self.capacity);
             counts.add(outcome);
             displaced.extend(refused);
@@ -252,7 +278,7 @@ impl<V: PartialEq> Inbox<V> {
 
     /// Swaps the queued changes with `spare` (which must be empty), appends
     /// the coalesced ones after them, and resets the counts.
-    pub(crate) fn drain(&self, spare: &mut Vec<Change<V>>) -> InboxCounts {
+    pub(crate) fn drain(&self, spare: &mut Queue<V>) -> InboxCounts {
         debug_assert!(spare.is_empty());
         let mut absorbed = Vec::new();
         let mut guard = self.state();

@@ -113,6 +113,7 @@ mod owned;
 mod owners;
 mod places;
 mod policy;
+mod queue;
 mod stamps;
 mod stats;
 mod store;

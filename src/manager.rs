@@ -19,6 +19,7 @@ use crate::notifier::{Notifier, Shared};
 use crate::observers::{SPAWN_BATCH, Spawn, Store};
 use crate::owners::{Owner, OwnerRegistry};
 use crate::policy::Policy;
+use crate::queue::Queue;
 use crate::stats::{Stats, TickReport};
 use crate::systems::{self, Batch, Primed};
 use crate::variables::{Interner, VariableRef};
@@ -68,7 +69,7 @@ pub struct ObserverManager<V> {
 
 /// Buffers reused from tick to tick, so a steady tick allocates nothing.
 pub(crate) struct Scratch<V> {
-    pub(crate) changes: Vec<Change<V>>,
+    pub(crate) changes: Queue<V>,
     pub(crate) batches: Vec<Batch>,
     pub(crate) commands: Vec<Command<V>>,
     pub(crate) deaths: Vec<OwnerKey>,
@@ -77,15 +78,19 @@ pub(crate) struct Scratch<V> {
 }
 
 impl<V> Scratch<V> {
-    /// Drops the buffers' capacity, grown by past bursts.
-    pub(crate) fn release_storage(&mut self) {
-        *self = Scratch {
-            changes: Vec::new(),
+    fn new() -> Self {
+        Scratch {
+            changes: Queue::new(),
             batches: Vec::new(),
             commands: Vec::new(),
             deaths: Vec::new(),
             finished: Vec::new(),
-        };
+        }
+    }
+
+    /// Drops the buffers' capacity, grown by past bursts.
+    pub(crate) fn release_storage(&mut self) {
+        *self = Scratch::new();
     }
 }
 
@@ -125,13 +130,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             totals: Stats::default(),
             tick: 0,
             created: Instant::now(),
-            scratch: Scratch {
-                changes: Vec::new(),
-                batches: Vec::new(),
-                commands: Vec::new(),
-                deaths: Vec::new(),
-                finished: Vec::new(),
-            },
+            scratch: Scratch::new(),
         }
     }
 
@@ -511,6 +510,25 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         I: IntoIterator<Item = (K, V, V, Metadata)>,
     {
         self.shared.notify_many(changes)
+    }
+
+    /// Reports many changes that share one metadata; the same as
+    /// [`Notifier::notify_batch`].
+    ///
+    /// # Errors
+    ///
+    /// [`NotifyManyError`] at the first change `notify` would refuse; the
+    /// changes before it are accepted.
+    pub fn notify_batch<'a, K, I>(
+        &self,
+        metadata: &Metadata,
+        changes: I,
+    ) -> Result<NotifyCounts, NotifyManyError>
+    where
+        K: Into<VariableRef<'a>>,
+        I: IntoIterator<Item = (K, V, V)>,
+    {
+        self.shared.notify_batch(metadata, changes)
     }
 
     /// Runs one tick: applies deferred commands, sweeps the observers of dead

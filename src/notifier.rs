@@ -146,6 +146,49 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
         self.shared.notify_many(changes)
     }
 
+    /// Reports many changes, each `(variable, old, new)`, that share one
+    /// `metadata` (a simulation step's writes, stamped once), as
+    /// [`notify_many`](Notifier::notify_many) would with a clone of it for
+    /// each. The cheapest way to report a batch: the metadata is kept once
+    /// per tick, not once per change.
+    ///
+    /// # Errors
+    ///
+    /// As [`notify_many`](Notifier::notify_many): stops at the first change
+    /// `notify` would refuse, after accepting and counting the ones before.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use observer_manager::{Metadata, ObserverManager};
+    ///
+    /// let manager = ObserverManager::<u64>::new();
+    /// let notifier = manager.notifier();
+    /// let cells: Vec<_> = (0..3)
+    ///     .map(|i| manager.variable(&format!("cell{i}")))
+    ///     .collect::<Result<_, _>>()?;
+    /// let step = Metadata::new("step 1");
+    /// let counts = notifier.notify_batch(&step, cells.iter().map(|&cell| (cell, 0, 1)))?;
+    /// assert_eq!((counts.queued, counts.unchanged), (3, 0));
+    ///
+    /// // Unchanged values are skipped and counted, as by `notify`.
+    /// let counts = notifier.notify_batch(&step, [(cells[0], 1, 2), (cells[1], 1, 1)])?;
+    /// assert_eq!((counts.queued, counts.unchanged), (1, 1));
+    /// assert_eq!(manager.pending_changes(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn notify_batch<'a, K, I>(
+        &self,
+        metadata: &Metadata,
+        changes: I,
+    ) -> Result<NotifyCounts, NotifyManyError>
+    where
+        K: Into<VariableRef<'a>>,
+        I: IntoIterator<Item = (K, V, V)>,
+    {
+        self.shared.notify_batch(metadata, changes)
+    }
+
     /// The id of the variable named `name`, interning it if new.
     ///
     /// # Errors
@@ -342,20 +385,49 @@ impl<V: PartialEq> Shared<V> {
         K: Into<VariableRef<'a>>,
         I: IntoIterator<Item = (K, V, V, Metadata)>,
     {
-        let changes = changes.into_iter();
-        let mut chunk = Chunk::with_expected(changes.size_hint().0);
+        self.queue_all(changes, |chunk, (var, old, new, metadata)| {
+            let change = self.change(var.into(), old, new, metadata)?;
+            let unchanged = change.old == change.new;
+            chunk.push(change, unchanged);
+            Ok(())
+        })
+    }
+
+    /// Reports `changes` in order, all with `metadata`, as `notify_many`
+    /// does; the metadata is cloned once per chunk, not per change.
+    pub(crate) fn notify_batch<'a, K, I>(
+        &self,
+        metadata: &Metadata,
+        changes: I,
+    ) -> Result<NotifyCounts, NotifyManyError>
+    where
+        K: Into<VariableRef<'a>>,
+        I: IntoIterator<Item = (K, V, V)>,
+    {
+        self.queue_all(changes, |chunk, (var, old, new)| {
+            let variable = self.interner.intern(var.into())?.index;
+            let unchanged = old == new;
+            chunk.push_sharing(variable, old, new, metadata, unchanged);
+            Ok(())
+        })
+    }
+
+    /// Feeds `items` to `add`, which puts one change into the chunk, and
+    /// hands the chunk to the inbox whenever it fills; stops at the first
+    /// item `add` refuses.
+    fn queue_all<T>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        mut add: impl FnMut(&mut Chunk<V>, T) -> Result<(), VariableError>,
+    ) -> Result<NotifyCounts, NotifyManyError> {
+        let items = items.into_iter();
+        let mut chunk = Chunk::with_expected(items.size_hint().0);
         let mut accepted = NotifyCounts::default();
         let mut refused = None;
-        for (var, old, new, metadata) in changes {
-            match self.change(var.into(), old, new, metadata) {
-                Ok(change) => {
-                    let unchanged = change.old == change.new;
-                    chunk.push(change, unchanged);
-                }
-                Err(error) => {
-                    refused = Some(error);
-                    break;
-                }
+        for item in items {
+            if let Err(error) = add(&mut chunk, item) {
+                refused = Some(error);
+                break;
             }
             if chunk.is_full() {
                 self.push_chunk(&mut chunk, &mut accepted)?;

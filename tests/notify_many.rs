@@ -201,3 +201,52 @@ fn batch_after_the_manager_is_dropped_is_refused() -> TestResult {
     assert_eq!(err.accepted, NotifyCounts::default());
     Ok(())
 }
+
+/// `notify_batch` (one metadata for the batch) delivers and counts exactly
+/// as `notify_many` with a clone of that metadata for each change, through
+/// inboxes small enough to coalesce; a refused change stops it the same way.
+#[test]
+fn shared_metadata_batches_match_notify_many_with_clones() -> TestResult {
+    for capacity in [1, 7, 64, 1000] {
+        for (seed, batch) in [(1, 1), (2, 63), (3, 64), (4, 65), (5, 500)] {
+            let (mut cloned, cloned_ids, cloned_log, _owner) = watched(capacity)?;
+            let (mut shared, shared_ids, shared_log, _owner) = watched(capacity)?;
+            for tick in 0..3 {
+                let round = changes(seed * 10 + tick, 500);
+                for (p, part) in round.chunks(batch).enumerate() {
+                    let meta = Metadata::new(format!("{tick}:{p}"));
+                    let many = part
+                        .iter()
+                        .map(|&(var, old, new)| (cloned_ids[var], old, new, meta.clone()));
+                    let one = part
+                        .iter()
+                        .map(|&(var, old, new)| (shared_ids[var], old, new));
+                    assert_eq!(shared.notify_batch(&meta, one)?, cloned.notify_many(many)?);
+                }
+                let context = format!("capacity {capacity}, batch {batch}, tick {tick}");
+                let (a, b) = (cloned.tick(), shared.tick());
+                assert_eq!(
+                    (a.changes_received, a.changes_delivered, a.changes_coalesced),
+                    (b.changes_received, b.changes_delivered, b.changes_coalesced),
+                    "{context}"
+                );
+                let seen_cloned = std::mem::take(&mut *cloned_log.lock().unwrap());
+                let seen_shared = std::mem::take(&mut *shared_log.lock().unwrap());
+                assert!(!seen_shared.is_empty(), "{context}");
+                assert_eq!(seen_shared, seen_cloned, "{context}");
+            }
+            assert_eq!(stats_totals(&shared.stats()), stats_totals(&cloned.stats()));
+        }
+    }
+    let (manager, ids, _log, _owner) = watched(1000)?;
+    let meta = Metadata::new("refused");
+    let err = manager
+        .notify_batch(&meta, [(ids[0], 0, 1), (ids[1], 1, 1), (ids[2], 0, 1)])
+        .map(|_| ())
+        .and_then(|()| manager.notify_batch(&meta, [("ok", 0, 1), ("", 0, 1), ("no", 0, 1)]))
+        .unwrap_err();
+    assert_eq!(err.error, NotifyError::Variable(VariableError::EmptyName));
+    assert_eq!(err.accepted.queued, 1);
+    assert_eq!(manager.pending_changes(), 3);
+    Ok(())
+}

@@ -57,9 +57,17 @@ fn burst_size() -> u64 {
     }
 }
 
-/// A lower bound on the inbox's bytes per change (`Change<u64>`: variable
-/// index, two values, metadata), rounded up to whole words.
+/// The most the inbox's queue holds per change: its entry (variable index,
+/// two values, metadata index), rounded up to whole words, and a metadata
+/// entry (kept only when its metadata differs from the change before it).
 fn bytes_per_change() -> usize {
+    (size_of::<u32>() + 2 * size_of::<u64>() + size_of::<usize>()).next_multiple_of(8)
+        + size_of::<Metadata>()
+}
+
+/// The bytes of an overflow slot: a whole change (variable index, two
+/// values, metadata), rounded up to whole words.
+fn bytes_per_overflow() -> usize {
     (size_of::<u32>() + 2 * size_of::<u64>() + size_of::<Metadata>()).next_multiple_of(8)
 }
 
@@ -147,7 +155,7 @@ fn burst_far_over_capacity_stays_bounded_counts_and_delivers_final_values() {
     // would hold `burst_len * bytes_per_change()` bytes.
     let change = bytes_per_change();
     let queue = 2 * CAPACITY * change;
-    let overflow = 2 * VARIABLES * (change + size_of::<u32>());
+    let overflow = 2 * VARIABLES * (bytes_per_overflow() + size_of::<u32>());
     let burst_bound = queue + overflow + OTHER_BYTES;
     let tick_bound = 3 * queue + overflow + OTHER_BYTES;
     assert!(

@@ -6,6 +6,7 @@
 //! [`VariableId`]; every owner an [`Owner`] guard, killed by dropping it.
 //! The metadata of a change is cloned from one made up front (a borrowed
 //! source, no clock read per change): making metadata is the caller's cost.
+//! A step's changes go in one `notify_batch`, sharing that metadata.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -80,8 +81,10 @@ impl Peer for Engine {
             metadata,
             ..
         } = self;
-        let changes = changes.map(|(var, old, new)| (ids[var], old, new, metadata.clone()));
-        manager.notify_many(changes).expect("notify_many");
+        let changes = changes.map(|(var, old, new)| (ids[var], old, new));
+        manager
+            .notify_batch(metadata, changes)
+            .expect("notify_batch");
     }
 
     fn tick(&mut self) {

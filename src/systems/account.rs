@@ -2,8 +2,8 @@
 
 use hecs::Entity;
 
-use crate::change::Change;
 use crate::observers::Store;
+use crate::queue::Queue;
 use crate::systems::dispatch::Panicked;
 
 /// What `account` changed besides counters.
@@ -22,7 +22,7 @@ pub(crate) struct Accounted {
 /// tick.
 pub(crate) fn account<V>(
     store: &mut Store<V>,
-    changes: &mut Vec<Change<V>>,
+    changes: &mut Queue<V>,
     panics: &[Panicked],
     finished: &[Entity],
     quarantine_after: Option<u32>,

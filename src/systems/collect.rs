@@ -2,8 +2,8 @@
 
 use std::ops::Range;
 
-use crate::change::Change;
 use crate::inbox::{Inbox, InboxCounts};
+use crate::queue::{Queue, Queued};
 
 /// The changes of one variable: a run of the tick's sorted change list.
 #[derive(Clone, Debug)]
@@ -12,15 +12,16 @@ pub(crate) struct Batch {
     pub(crate) changes: Range<usize>,
 }
 
-/// Moves the queued changes into `changes` (empty on entry), sorted by
+/// Moves the queued changes into `queue` (empty on entry), sorted by
 /// variable with submission order kept within each variable, and describes
 /// each variable's run in `batches`.
 pub(crate) fn collect<V: PartialEq>(
     inbox: &Inbox<V>,
-    changes: &mut Vec<Change<V>>,
+    queue: &mut Queue<V>,
     batches: &mut Vec<Batch>,
 ) -> InboxCounts {
-    let counts = inbox.drain(changes);
+    let counts = inbox.drain(queue);
+    let changes = &mut queue.changes;
     // Producers usually report in variable order: then one pass groups.
     if !group(changes, batches) {
         // Stable: the order of one variable's changes is submission order.
@@ -34,7 +35,7 @@ pub(crate) fn collect<V: PartialEq>(
 /// Describes each variable's run of `changes` in `batches`, in one pass;
 /// `false` (with `batches` partial) at the first change whose variable is
 /// lower than the one before it.
-fn group<V>(changes: &[Change<V>], batches: &mut Vec<Batch>) -> bool {
+fn group<V>(changes: &[Queued<V>], batches: &mut Vec<Batch>) -> bool {
     batches.clear();
     let mut start = 0;
     while let Some(first) = changes.get(start) {

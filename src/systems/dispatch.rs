@@ -13,9 +13,10 @@ use smallvec::SmallVec;
 
 use crate::TRACE_TARGET;
 use crate::callbacks::{CallbackRef, Callbacks};
-use crate::change::{Change, Notification};
+use crate::change::{Metadata, Notification};
 use crate::config::Config;
 use crate::ids::{IdScope, ObserverId, VariableId};
+use crate::queue::{Queue, Queued, metadata_of};
 use crate::systems::collect::Batch;
 use crate::variables::{Slot, Variable, Variables};
 
@@ -36,7 +37,7 @@ pub(crate) struct Dispatched {
 struct Job<'a, V> {
     variable: VariableId,
     name: &'a str,
-    changes: &'a [Change<V>],
+    changes: &'a [Queued<V>],
     observers: &'a [Slot],
     /// The callback every observer in `observers` calls, when known
     /// (`Variable::sole_callback`; any sub-slice keeps it true).
@@ -48,7 +49,7 @@ struct Job<'a, V> {
 pub(crate) struct Dispatch<'a, V> {
     pub(crate) variables: &'a mut Variables,
     pub(crate) callbacks: &'a Callbacks<V>,
-    pub(crate) changes: &'a [Change<V>],
+    pub(crate) changes: &'a Queue<V>,
     pub(crate) batches: &'a [Batch],
     pub(crate) config: &'a Config,
     pub(crate) ids: IdScope,
@@ -77,8 +78,13 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
         ids,
         tick,
     } = input;
+    let calls = Calls {
+        callbacks,
+        metadata: &changes.metadata,
+        ids,
+    };
     let planner = Planner {
-        changes,
+        changes: &changes.changes,
         ids,
         tick,
         chunk: config.parallel_chunk,
@@ -99,7 +105,7 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
     let sequential = config.deterministic || notifications < config.parallel_threshold as u64;
     if sequential {
         for job in lists.iter().flatten() {
-            deliver(job, callbacks, ids, &mut panics);
+            deliver(job, &calls, &mut panics);
         }
     } else {
         let lists: Lists<'_, V> = if planned_in_parallel {
@@ -115,7 +121,7 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
                 .par_iter()
                 .flat_map(|jobs| jobs.par_iter())
                 .fold(Vec::new, |mut panics, job| {
-                    deliver(job, callbacks, ids, &mut panics);
+                    deliver(job, &calls, &mut panics);
                     panics
                 })
                 .reduce(Vec::new, |mut a, mut b| {
@@ -131,6 +137,23 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
     }
 }
 
+/// What every call of a tick reads besides its job: the callbacks, the
+/// metadata table the changes index, and the ids' scope.
+struct Calls<'a, V> {
+    callbacks: &'a Callbacks<V>,
+    metadata: &'a [Metadata],
+    ids: IdScope,
+}
+
+// Not derived: that would require `V: Copy`.
+impl<V> Clone for Calls<'_, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V> Copy for Calls<'_, V> {}
+
 /// A tick's jobs, in batch order: one list when planned on the tick
 /// thread, one per task when planned in parallel.
 type Lists<'a, V> = SmallVec<[Vec<Job<'a, V>>; 1]>;
@@ -145,7 +168,7 @@ fn in_pool<R: Send>(config: &Config, run: impl FnOnce() -> R + Send) -> R {
 
 /// What planning a tick's jobs reads besides the variables.
 struct Planner<'a, V> {
-    changes: &'a [Change<V>],
+    changes: &'a [Queued<V>],
     ids: IdScope,
     tick: u64,
     chunk: usize,
@@ -264,12 +287,12 @@ fn split<V>(jobs: Vec<Job<'_, V>>, chunk: usize) -> Vec<Job<'_, V>> {
 /// with the next observer, so the no-panic path pays for one guard per run.
 /// The call under way is found from the notification itself, which names
 /// its observer, so the loops record nothing per call.
-fn deliver<V>(
-    job: &Job<'_, V>,
-    callbacks: &Callbacks<V>,
-    ids: IdScope,
-    panics: &mut Vec<Panicked>,
-) {
+fn deliver<V>(job: &Job<'_, V>, calls: &Calls<'_, V>, panics: &mut Vec<Panicked>) {
+    let Calls {
+        callbacks,
+        metadata,
+        ids,
+    } = *calls;
     let Some(first) = job.observers.first() else {
         return;
     };
@@ -282,7 +305,7 @@ fn deliver<V>(
             name: job.name,
             old: &change.old,
             new: &change.new,
-            metadata: &change.metadata,
+            metadata: metadata_of(metadata, change),
             observer: ObserverId::new(first.entity, ids.manager, ids.epoch),
         };
         let mut next = 0;

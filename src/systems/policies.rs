@@ -15,6 +15,7 @@ use crate::change::{Change, Metadata, Notification};
 use crate::ids::{IdScope, ObserverId, VariableId};
 use crate::observers::Store;
 use crate::policy::{Pending, Policed};
+use crate::queue::{Queue, Queued, metadata_of};
 use crate::systems::collect::Batch;
 use crate::systems::dispatch::{Panicked, report_panic};
 use crate::variables::Roster;
@@ -72,7 +73,7 @@ impl<'a, V> Target<'a, V> {
 /// merged changes whose rate limit has opened.
 pub(crate) fn deliver_policed<V: Send + Sync + 'static>(
     store: &mut Store<V>,
-    changes: &[Change<V>],
+    changes: &Queue<V>,
     batches: &[Batch],
     tick: u64,
     ids: IdScope,
@@ -84,7 +85,8 @@ pub(crate) fn deliver_policed<V: Send + Sync + 'static>(
     for batch in batches {
         deliver_batch(
             store,
-            &changes[batch.changes.clone()],
+            &changes.changes[batch.changes.clone()],
+            &changes.metadata,
             batch.variable,
             tick,
             ids,
@@ -147,7 +149,8 @@ pub(crate) fn deliver_primed<V: Send + Sync + 'static>(
 
 fn deliver_batch<V: Send + Sync + 'static>(
     store: &mut Store<V>,
-    changes: &[Change<V>],
+    changes: &[Queued<V>],
+    metadata: &[Metadata],
     variable: u32,
     tick: u64,
     ids: IdScope,
@@ -176,7 +179,7 @@ fn deliver_batch<V: Send + Sync + 'static>(
         );
         let before = policed.delivered;
         let waiting_before = policed.pending.is_some();
-        apply_policy(policed, changes, tick, &target, out);
+        apply_policy(policed, changes, metadata, tick, &target, out);
         delivered += policed.delivered - before;
         if policed.policy.once && policed.delivered > 0 {
             out.finished.push(slot.entity);
@@ -190,16 +193,18 @@ fn deliver_batch<V: Send + Sync + 'static>(
     }
 }
 
-/// Runs one observer's policy over one variable's changes of this tick.
+/// Runs one observer's policy over one variable's changes of this tick,
+/// whose metadata `metadata` holds.
 fn apply_policy<V>(
     policed: &mut Policed<V>,
-    changes: &[Change<V>],
+    changes: &[Queued<V>],
+    metadata: &[Metadata],
     tick: u64,
     target: &Target<'_, V>,
     out: &mut PolicedOutcome,
 ) {
     let filter = policed.policy.filter.as_ref();
-    let passing: SmallVec<[&Change<V>; 4]> = changes
+    let passing: SmallVec<[&Queued<V>; 4]> = changes
         .iter()
         .filter(|c| filter.is_none_or(|f| f(&c.old, &c.new)))
         .collect();
@@ -209,7 +214,8 @@ fn apply_policy<V>(
     };
     if policed.policy.every.is_none() {
         for (index, change) in passing.iter().enumerate() {
-            call(target, &change.old, &change.new, &change.metadata, out);
+            let metadata = metadata_of(metadata, change);
+            call(target, &change.old, &change.new, metadata, out);
             record(policed, tick);
             if policed.policy.once {
                 out.withheld += (passing.len() - index - 1) as u64;
@@ -222,17 +228,18 @@ fn apply_policy<V>(
         // One delivery: from the first merged old value to the latest change.
         let pending = policed.pending.take();
         let old = pending.as_ref().map_or(&first.old, |p| &p.old);
-        call(target, old, &last.new, &last.metadata, out);
+        call(target, old, &last.new, metadata_of(metadata, last), out);
         record(policed, tick);
         out.withheld += (passing.len() - 1) as u64;
     } else {
-        merge(policed, first, last);
+        merge(policed, first, last, metadata_of(metadata, last));
         out.withheld += passing.len() as u64;
     }
 }
 
-/// Folds `first..=last` into the observer's pending change.
-fn merge<V>(policed: &mut Policed<V>, first: &Change<V>, last: &Change<V>) {
+/// Folds `first..=last` into the observer's pending change; `metadata` is
+/// `last`'s.
+fn merge<V>(policed: &mut Policed<V>, first: &Queued<V>, last: &Queued<V>, metadata: &Metadata) {
     let Some(clone) = policed.policy.clone else {
         debug_assert!(false, "Policy::every captures V::clone");
         return;
@@ -240,13 +247,13 @@ fn merge<V>(policed: &mut Policed<V>, first: &Change<V>, last: &Change<V>) {
     match &mut policed.pending {
         Some(pending) => {
             pending.new = clone(&last.new);
-            pending.metadata = last.metadata.clone();
+            pending.metadata = metadata.clone();
         }
         None => {
             policed.pending = Some(Pending {
                 old: clone(&first.old),
                 new: clone(&last.new),
-                metadata: last.metadata.clone(),
+                metadata: metadata.clone(),
             });
         }
     }
