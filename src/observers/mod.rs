@@ -102,8 +102,9 @@ fn nanos_since(born: Instant) -> u64 {
 }
 
 /// Most observers per `Store::spawn_many` call, the part of a bulk add
-/// spawned at once: its temporary columns (about 50 bytes per observer)
-/// stay small enough that the allocator hands the same memory back part
+/// spawned at once: its temporary lists (the checked pairs, the column of
+/// rows and the new entities, about 32 bytes per observer) stay small
+/// enough that the allocator hands the same memory back part
 /// after part, rather than fresh pages for the whole batch.
 pub(crate) const SPAWN_BATCH: usize = 1 << 16;
 
@@ -200,9 +201,12 @@ impl<V> Store<V> {
     /// Spawns one plain observer per `(variable, owner)` pair (at most
     /// `SPAWN_BATCH`), all calling `callback` (whose uses the caller has
     /// counted), as one batch written column by column: the world grows at
-    /// most once and copies each column whole. Every owner key must be live
-    /// (the caller holds the owners' guards); pushes `id` of each entity
-    /// onto `ids`, in the order of `observers`.
+    /// most once and copies each column whole. Then links each in one pass
+    /// (its roster slot, place, stamp and owner list), so each roster is
+    /// reached once per observer. Every variable must be interned and every
+    /// owner key live (the caller checked both and holds the owners'
+    /// guards); pushes `id` of each entity onto `ids`, in the order of
+    /// `observers`.
     pub(crate) fn spawn_many<T>(
         &mut self,
         interner: &Interner,
@@ -215,27 +219,53 @@ impl<V> Store<V> {
         debug_assert!(observers.len() <= SPAWN_BATCH, "spawn_many takes one part");
         self.variables.sync(interner);
         self.reserve_plain(observers.len());
-        let linked = self.link_many(observers, callback, tick);
-        let Some(batch) = column_batch(linked.iter().map(|&(_, owner)| owner)) else {
+        let Some(batch) = column_batch(observers.iter().map(|&(_, owner)| owner)) else {
             debug_assert!(false, "column batch left incomplete");
             return;
         };
         let entities: Vec<Entity> = self.world.spawn_column_batch(batch).collect();
         let ends = entities.iter().map(|e| e.id() as usize + 1);
         self.places.grow_to(ends.max().unwrap_or(0));
-        // The rosters hold dangling entities until now.
-        for (&(place, owner), &entity) in linked.iter().zip(&entities) {
-            if let Some(var) = self.stamps.get(place.stamp).map(|s| s.variable)
-                && let Some(var) = self.variables.get_mut(var)
-            {
-                var.observers[place.slot as usize].entity = entity;
+        ids.reserve(entities.len());
+        // Bulk adds mostly come owner by owner: make each owner's list once
+        // per run.
+        let mut listed = None;
+        for (&(variable, owner), &entity) in observers.iter().zip(&entities) {
+            if listed != Some(owner) {
+                if self.owned.list(owner).is_none() {
+                    self.unspawn_unlinked(entity, callback);
+                    continue;
+                }
+                listed = Some(owner);
             }
-            self.places.set(entity, place);
+            let Some(var) = self.variables.get_mut(variable) else {
+                self.unspawn_unlinked(entity, callback);
+                continue;
+            };
+            let stamp = join_stamp(
+                &mut self.stamps,
+                var,
+                variable,
+                Roster::Plain,
+                tick,
+                self.born,
+            );
+            let slot = var.push(Roster::Plain, Slot { entity, callback });
+            self.places.set(entity, Place { stamp, slot });
             let listed = self.owned.push(owner, entity);
-            debug_assert!(listed, "link_many made every owner's list");
+            debug_assert!(listed, "the owner's list was made above");
+            ids.push(id(entity));
         }
-        ids.extend(entities.iter().map(|&e| id(e)));
         self.grown |= !entities.is_empty();
+    }
+
+    /// Takes back an entity of `spawn_many` whose pair its caller should
+    /// have refused (an unknown variable or a swept owner): despawned, its
+    /// callback use released, so nothing of it remains.
+    fn unspawn_unlinked(&mut self, entity: Entity, callback: CallbackRef) {
+        debug_assert!(false, "spawn_many given a pair its caller should refuse");
+        let _ = self.world.despawn(entity);
+        self.callbacks.release(callback);
     }
 
     /// Makes room in the world for `additional` plain observers at once,
@@ -245,39 +275,6 @@ impl<V> Store<V> {
         if let Ok(additional) = u32::try_from(additional) {
             self.world.reserve::<(Liveness,)>(additional);
         }
-    }
-
-    /// Reserves each new observer's slot in its variable's roster, holding
-    /// `Entity::DANGLING` there, makes sure its owner has a list, and stamps
-    /// it; returns each one's place and owner.
-    fn link_many(
-        &mut self,
-        observers: &[(u32, OwnerKey)],
-        callback: CallbackRef,
-        tick: u64,
-    ) -> Vec<(Place, OwnerKey)> {
-        let born = self.born;
-        let mut linked = Vec::with_capacity(observers.len());
-        // Bulk adds mostly come owner by owner: check each owner once per run.
-        let mut listed = None;
-        for &(variable, owner) in observers {
-            let Some(var) = self.variables.get_mut(variable) else {
-                debug_assert!(false, "spawn_many with an unsynced variable");
-                continue;
-            };
-            if listed != Some(owner) {
-                if self.owned.list(owner).is_none() {
-                    debug_assert!(false, "spawn_many with a swept owner");
-                    continue;
-                }
-                listed = Some(owner);
-            }
-            let stamp = join_stamp(&mut self.stamps, var, variable, Roster::Plain, tick, born);
-            let entity = Entity::DANGLING;
-            let slot = var.push(Roster::Plain, Slot { entity, callback });
-            linked.push((Place { stamp, slot }, owner));
-        }
-        linked
     }
 
     /// Moves an observer to the quarantine: it stays listed but is never
