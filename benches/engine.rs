@@ -10,6 +10,10 @@
 //!   one `notify_batch` (one metadata for all); throughput is changes per
 //!   second.
 //!
+//! - `teardown/{all,all_but_one}/1000000`: the tick that sweeps every
+//!   owner of 1M observers (the storage dropped whole) against every owner
+//!   but one (each leaver unlinked and despawned).
+//!
 //! (Not `w1_fan_out` and `w2_dense`: those are the `peers` bench's groups,
 //! and criterion keeps both under the one `target/criterion`.)
 //!
@@ -205,5 +209,51 @@ fn report(c: &mut Criterion) {
     assert_eq!(received, round * VARS as u64, "a reported change was lost");
 }
 
-criterion_group!(benches, w1_fan_out, w2_dense, report);
+/// `teardown`: the tick that sweeps the owners of 1M observers (100 each,
+/// over 10k variables), built by one bulk add outside the timed part:
+/// `all` owners dead (the storage goes whole) against `all_but_one` (every
+/// leaver unlinked from its roster and despawned, one owner's 100 staying).
+fn teardown(c: &mut Criterion) {
+    const VARS: usize = 10_000;
+    const OWNERS: usize = 10_000;
+    const TOTAL: usize = 1_000_000;
+    let mut group = c.benchmark_group("teardown");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sampling_mode(criterion::SamplingMode::Flat)
+        .throughput(Throughput::Elements(TOTAL as u64));
+    for (name, kept) in [("all", 0), ("all_but_one", 1)] {
+        group.bench_function(BenchmarkId::new(name, TOTAL), |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    let mut manager = ObserverManager::<u64>::new();
+                    let callback = manager.register_callback(|_| {});
+                    let ids: Vec<VariableId> = (0..VARS)
+                        .map(|v| manager.variable(&format!("var{v}")).unwrap())
+                        .collect();
+                    let mut owners: Vec<_> = (0..OWNERS).map(|_| manager.owner()).collect();
+                    let pairs = (0..TOTAL).map(|j| (ids[j % VARS], &owners[j * OWNERS / TOTAL]));
+                    manager.add_observers(callback, pairs).unwrap();
+                    let survivors: Vec<_> = owners.drain(..kept).collect();
+                    drop(owners);
+                    let start = Instant::now();
+                    let report = black_box(manager.tick());
+                    timed += start.elapsed();
+                    assert_eq!(
+                        report.observers_swept as usize,
+                        TOTAL - kept * TOTAL / OWNERS
+                    );
+                    drop(survivors);
+                }
+                timed
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, w1_fan_out, w2_dense, report, teardown);
 criterion_main!(benches);

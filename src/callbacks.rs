@@ -290,6 +290,20 @@ impl<V> Callbacks<V> {
         Ok(())
     }
 
+    /// Every observer is leaving at once: drops every private callback and
+    /// counts no user of any shared one.
+    pub(crate) fn release_every_use(&mut self) {
+        for entry in self
+            .shared
+            .iter_mut()
+            .filter_map(|slot| slot.entry.as_mut())
+        {
+            entry.users = 0;
+        }
+        self.private = Vec::new();
+        self.private_free = Vec::new();
+    }
+
     /// Frees the private table; only valid when no observer exists.
     pub(crate) fn release_private_storage(&mut self) {
         let empty = self.private_len() == 0;

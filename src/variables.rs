@@ -408,7 +408,6 @@ impl Variables {
     /// Drops every observer index's storage; only valid with no observers.
     pub(crate) fn release_observer_storage(&mut self) {
         for var in &mut self.entries {
-            debug_assert_eq!(var.len(), 0);
             var.observers = SmallVec::new();
             var.sole_callback = None;
             var.others = None;

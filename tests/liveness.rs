@@ -519,3 +519,66 @@ fn dropping_manager_releases_queued_registration_capturing_a_notifier() -> TestR
     );
     Ok(())
 }
+
+/// When every observer's owner dies at once (a teardown, an episode's end),
+/// the sweep drops the storage whole rather than observer by observer: the
+/// manager is then as good as new, with nothing of the old observers left
+/// and the variables' counters kept.
+#[test]
+fn every_owner_dying_at_once_leaves_a_manager_as_good_as_new() -> TestResult {
+    let mut manager = ObserverManager::<i64>::with_config(
+        observer_manager::Config::default().quarantine_after(Some(1)),
+    )?;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let shared = manager.register_callback(counter(&calls));
+    let owners: Vec<Owner> = (0..20).map(|_| manager.owner()).collect();
+    let mut ids = Vec::new();
+    let mut rng = XorShift(SEED);
+    for i in 0..2_000 {
+        let var = format!("v{}", rng.below(50));
+        let owner = &owners[rng.below(owners.len())];
+        let id = match i % 4 {
+            0 => manager.add_observer(var.as_str(), owner, counter(&calls))?,
+            1 => manager.add_observer_with_policy(
+                var.as_str(),
+                owner,
+                observer_manager::Policy::new().every(2),
+                counter(&calls),
+            )?,
+            2 if i % 40 == 2 => {
+                manager.add_observer(var.as_str(), owner, |_| panic!("quarantined"))?
+            }
+            _ => manager.add_observer_with(var.as_str(), owner, shared)?,
+        };
+        ids.push(id);
+    }
+    for v in 0..50 {
+        manager.notify(format!("v{v}").as_str(), 0, 1, meta())?;
+    }
+    // (The panic hook prints each quarantined observer's panic once.)
+    assert!(manager.tick().observers_quarantined > 0);
+    let before = manager.inspect_variable("v0")?;
+
+    drop(owners);
+    let report = manager.tick();
+    assert_eq!(report.observers_swept, 2_000);
+    assert_eq!(manager.total_observers(), 0);
+    assert!(ids.iter().all(|&id| !manager.contains_observer(id)));
+    assert_eq!(
+        manager.remove_observer(ids[0]),
+        Err(RemoveObserverError::NotFound)
+    );
+    let after = manager.inspect_variable("v0")?;
+    assert!(after.observers.is_empty());
+    assert_eq!(after.changes_dispatched, before.changes_dispatched);
+    assert_eq!(manager.unregister_callback(shared), Ok(()));
+
+    // New observers work as on a fresh manager.
+    let owner = manager.owner();
+    let fresh = Arc::new(AtomicUsize::new(0));
+    add_counted(&mut manager, "v0", &owner, 3, &fresh)?;
+    manager.notify("v0", 1, 2, meta())?;
+    assert_eq!(manager.tick().notifications, 3);
+    assert_eq!(fresh.load(Ordering::Relaxed), 3);
+    Ok(())
+}

@@ -135,6 +135,13 @@ impl<V> Store<V> {
         let world = &self.world;
         let lists = self.owned.take_live(owners, |e| world.contains(e));
         let count: usize = lists.iter().map(Vec::len).sum();
+        if count > 0 && count == self.world.len() as usize {
+            // Every observer is leaving: no roster keeps anyone, so the
+            // storage goes whole, in time proportional to the variables.
+            self.callbacks.release_every_use();
+            self.drop_observer_storage();
+            return count;
+        }
         let parallel = count >= PARALLEL_SWEEP_MIN;
         let mut plan = std::mem::take(&mut self.departures);
         let Store {

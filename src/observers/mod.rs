@@ -148,6 +148,17 @@ impl<V> Store<V> {
         if !self.grown || !self.world.is_empty() {
             return false;
         }
+        debug_assert!(self.variables.as_mut_slice().iter().all(|v| v.len() == 0));
+        self.drop_observer_storage();
+        self.grown = false;
+        true
+    }
+
+    /// Replaces the world, its indexes and the private callbacks with empty
+    /// ones, and starts a new epoch, so that no id from before names
+    /// anything. Every observer there was is gone; the caller has released
+    /// their callback uses.
+    fn drop_observer_storage(&mut self) {
         self.world = World::new();
         self.epoch = self.epoch.wrapping_add(1);
         self.owned = OwnedLists::default();
@@ -158,8 +169,6 @@ impl<V> Store<V> {
         self.callbacks.release_private_storage();
         self.primed = Vec::new();
         self.waiting = Vec::new();
-        self.grown = false;
-        true
     }
 
     /// Spawns an observer. `None` if the owner key is stale (the owner was

@@ -10,7 +10,7 @@ use hecs::Entity;
 use super::departures::Shape;
 use super::{Spawn, Store};
 use crate::components::Liveness;
-use crate::ids::{ManagerTag, OwnerKey};
+use crate::ids::{CallbackKey, ManagerTag, OwnerKey};
 use crate::owners::{Owner, OwnerRegistry};
 use crate::policy::Policy;
 use crate::variables::{Interner, Roster, VariableRef};
@@ -93,6 +93,8 @@ struct Rig {
     dropped: Arc<AtomicUsize>,
     /// The observers made with a private callback, gone ones included.
     privates: HashSet<Entity>,
+    /// The shared callback the other observers call.
+    shared: CallbackKey,
 }
 
 /// Drops count into the shared counter.
@@ -111,15 +113,17 @@ impl Rig {
         let tag = ManagerTag::fresh();
         let interner = Interner::new(tag);
         let registry = Arc::new(OwnerRegistry::new(tag));
+        let mut store = Store::new();
+        let key = store.callbacks.register(Box::new(|_| {}));
         let mut rig = Rig {
-            store: Store::new(),
+            store,
             owners: (0..owners).map(|_| Some(registry.spawn())).collect(),
             registry,
             model: vec![HashSet::new(); owners],
             dropped: Arc::new(AtomicUsize::new(0)),
             privates: HashSet::new(),
+            shared: key,
         };
-        let key = rig.store.callbacks.register(Box::new(|_| {}));
         let mut rng = Rng(seed);
         let variables: Vec<u32> = (0..=small)
             .map(|v| {
@@ -246,8 +250,32 @@ fn a_small_sweep_among_many_variables_visits_only_its_rosters() {
         !shape.parallel && !shape.walked && shape.passes > 0,
         "{shape:?}"
     );
-    let all: Vec<usize> = (0..2_000).filter(|o| ![0, 17, 1_999].contains(o)).collect();
+    // Everyone else but one owner with observers.
+    let gone = [0, 17, 1_999];
+    let keep = (1..2_000)
+        .find(|o| !gone.contains(o) && !rig.model[*o].is_empty())
+        .unwrap();
+    let all: Vec<usize> = (0..2_000)
+        .filter(|o| !gone.contains(o) && *o != keep)
+        .collect();
+    let epoch = rig.store.epoch;
     let shape = rig.kill_and_sweep(&all);
     assert!(shape.parallel && shape.walked, "{shape:?}");
-    assert_eq!(rig.store.len(), 0);
+    assert_eq!(rig.store.epoch, epoch, "observers remain: no new epoch");
+    assert!(rig.store.len() > 0);
+}
+
+#[test]
+fn a_sweep_of_every_observer_drops_the_storage_whole() {
+    let mut rig = Rig::new(5, 300, 20_000, 500, 10);
+    let mut rng = Rng(6);
+    rig.remove_some(&mut rng, 9);
+    let epoch = rig.store.epoch;
+    let everyone: Vec<usize> = (0..300).collect();
+    // Checks the count, the private callbacks dropped and the indexes.
+    rig.kill_and_sweep(&everyone);
+    assert_ne!(rig.store.epoch, epoch, "the storage went whole");
+    assert_eq!((rig.store.len(), rig.store.world.len()), (0, 0));
+    // No use of the shared callback is left counted.
+    assert!(rig.store.callbacks.unregister(rig.shared).is_ok());
 }
