@@ -133,7 +133,13 @@ impl<V> Store<V> {
         }
         // Before the world changes: only live observers are left listed.
         let world = &self.world;
-        let lists = self.owned.take_live(owners, |e| world.contains(e));
+        let mut lists = self.owned.take_live(owners, |e| world.contains(e));
+        // Owners' lists in the order of their first entity id: an owner's
+        // observers often have ids close together (registered together),
+        // so both halves then walk the id-indexed tables (hecs's entity
+        // metadata, the places) forward rather than jumping between owners
+        // that died in any order.
+        lists.sort_unstable_by_key(|list| list.first().map(|entity| entity.id()));
         let count: usize = lists.iter().map(Vec::len).sum();
         if count > 0 && count == self.world.len() as usize {
             // Every observer is leaving: no roster keeps anyone, so the
