@@ -55,12 +55,8 @@ impl<V> Chunk<V> {
 
     /// An empty chunk with room for `expected` changes (at most `CAPACITY`).
     pub(crate) fn with_expected(expected: usize) -> Self {
-        let mut changes = Queue::new();
-        changes
-            .changes
-            .reserve_exact(expected.clamp(1, Self::CAPACITY));
         Chunk {
-            changes,
+            changes: Queue::with_capacity(expected.clamp(1, Self::CAPACITY)),
             unchanged: 0,
         }
     }
@@ -158,9 +154,8 @@ impl<V> Inbox<V> {
     fn state(&self) -> MutexGuard<'_, InboxState<V>> {
         // Only `V::eq` and `Metadata::eq` run under this lock (values are
         // dropped after it is released, since a `Drop` may notify); were
-        // `V::eq` to panic, the state
-        // is still consistent (each push is a single append or replacement),
-        // so recover the guard.
+        // `V::eq` to panic, the state is still consistent (each push is a
+        // single append or replacement), so recover the guard.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -38,6 +38,14 @@ impl<V> Queue<V> {
         }
     }
 
+    /// An empty queue with room for `changes` changes (and one metadata).
+    pub(crate) fn with_capacity(changes: usize) -> Self {
+        Queue {
+            changes: Vec::with_capacity(changes),
+            metadata: Vec::with_capacity(1),
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.changes.len()
     }

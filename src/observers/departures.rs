@@ -4,7 +4,8 @@
 //! random places (its place, its slot, the roster's tail, the moved
 //! neighbour's place), and a sweep of a large population is made of little
 //! else. So the batch goes roster by roster instead, in two halves that
-//! touch disjoint tables and run at once on rayon when the batch is large:
+//! touch disjoint tables and run at once on rayon when the batch is large,
+//! both taking the dead owners' lists in the order of their first entity id:
 //!
 //! - **despawn**: `World::despawn` of every leaver, straight from the dead
 //!   owners' lists;
@@ -23,6 +24,9 @@
 //!
 //! Then, on the calling thread, the leavers' callbacks are released, so
 //! private closures are dropped there.
+//!
+//! A batch of every observer there is skips all of this: the store drops
+//! its world, rosters and indexes whole, as it does whenever it empties.
 
 use hecs::{Entity, World};
 use rayon::prelude::*;
@@ -134,12 +138,6 @@ impl<V> Store<V> {
         // Before the world changes: only live observers are left listed.
         let world = &self.world;
         let mut lists = self.owned.take_live(owners, |e| world.contains(e));
-        // Owners' lists in the order of their first entity id: an owner's
-        // observers often have ids close together (registered together),
-        // so both halves then walk the id-indexed tables (hecs's entity
-        // metadata, the places) forward rather than jumping between owners
-        // that died in any order.
-        lists.sort_unstable_by_key(|list| list.first().map(|entity| entity.id()));
         let count: usize = lists.iter().map(Vec::len).sum();
         if count > 0 && count == self.world.len() as usize {
             // Every observer is leaving: no roster keeps anyone, so the
@@ -148,6 +146,12 @@ impl<V> Store<V> {
             self.drop_observer_storage();
             return count;
         }
+        // Owners' lists in the order of their first entity id: an owner's
+        // observers often have ids close together (registered together),
+        // so both halves then walk the id-indexed tables (hecs's entity
+        // metadata, the places) forward rather than jumping between owners
+        // that died in any order.
+        lists.sort_unstable_by_key(|list| list.first().map(|entity| entity.id()));
         let parallel = count >= PARALLEL_SWEEP_MIN;
         let mut plan = std::mem::take(&mut self.departures);
         let Store {
