@@ -71,12 +71,7 @@ impl<V> Queue<V> {
         {
             self.metadata.push(metadata);
         }
-        self.changes.push(Queued {
-            variable,
-            old,
-            new,
-            metadata: self.metadata.len() - 1,
-        });
+        self.push_naming_last(variable, old, new);
     }
 
     /// Appends the change of `variable` from `old` to `new`, naming the
@@ -88,6 +83,13 @@ impl<V> Queue<V> {
         if self.metadata.is_empty() {
             self.metadata.push(metadata.clone());
         }
+        self.push_naming_last(variable, old, new);
+    }
+
+    /// Appends a change naming the table's last entry (the table is not
+    /// empty).
+    #[inline]
+    fn push_naming_last(&mut self, variable: u32, old: V, new: V) {
         self.changes.push(Queued {
             variable,
             old,

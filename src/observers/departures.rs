@@ -142,6 +142,8 @@ impl<V> Store<V> {
         if count > 0 && count == self.world.len() as usize {
             // Every observer is leaving: no roster keeps anyone, so the
             // storage goes whole, in time proportional to the variables.
+            // (`grown` stays set, so the tick's end still releases its
+            // scratch, redoing this on empty tables.)
             self.callbacks.release_every_use();
             self.drop_observer_storage();
             return count;

@@ -145,15 +145,6 @@ struct Calls<'a, V> {
     ids: IdScope,
 }
 
-// Not derived: that would require `V: Copy`.
-impl<V> Clone for Calls<'_, V> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<V> Copy for Calls<'_, V> {}
-
 /// A tick's jobs, in batch order: one list when planned on the tick
 /// thread, one per task when planned in parallel.
 type Lists<'a, V> = SmallVec<[Vec<Job<'a, V>>; 1]>;
@@ -292,7 +283,7 @@ fn deliver<V>(job: &Job<'_, V>, calls: &Calls<'_, V>, panics: &mut Vec<Panicked>
         callbacks,
         metadata,
         ids,
-    } = *calls;
+    } = calls;
     let Some(first) = job.observers.first() else {
         return;
     };
