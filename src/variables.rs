@@ -185,6 +185,11 @@ pub(crate) enum Roster {
     Quarantined,
 }
 
+impl Roster {
+    /// Every roster kind, in the order of their discriminants.
+    pub(crate) const ALL: [Roster; 3] = [Roster::Plain, Roster::Policed, Roster::Quarantined];
+}
+
 /// The manager's view of one variable.
 pub(crate) struct Variable {
     pub(crate) name: Arc<str>,

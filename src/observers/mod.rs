@@ -340,7 +340,7 @@ impl<V> Store<V> {
     /// Despawns every observer of `variable`; returns how many.
     pub(crate) fn despawn_variable(&mut self, variable: u32) -> usize {
         let mut despawned = 0;
-        for roster in [Roster::Plain, Roster::Policed, Roster::Quarantined] {
+        for roster in Roster::ALL {
             while let Some(last) = self
                 .variables
                 .get(variable)

@@ -25,7 +25,7 @@ impl<V> Store<V> {
         let mut stamp_users: HashMap<u32, u32> = HashMap::new();
         for index in 0..self.variables.len() as u32 {
             let var = self.variables.get(index).expect("in range");
-            for roster in [Roster::Plain, Roster::Policed, Roster::Quarantined] {
+            for roster in Roster::ALL {
                 for (i, slot) in var.roster(roster).iter().enumerate() {
                     assert!(
                         self.world.contains(slot.entity),
@@ -218,20 +218,25 @@ impl Rig {
 
 #[test]
 fn a_large_sweep_meets_every_path_and_leaves_the_indexes_consistent() {
-    // Above `PARALLEL_SWEEP_MIN` leavers, so the halves run in parallel.
-    let mut rig = Rig::new(1, 200, 40_000, 400, 50);
+    // Above `PARALLEL_SWEEP_MIN` leavers, so the halves run in parallel, and
+    // few enough for the observers to be planned.
+    let mut rig = Rig::new(1, 400, 80_000, 800, 50);
     let mut rng = Rng(2);
     rig.remove_some(&mut rng, 7);
-    // A tenth of the owners: the huge roster loses about a tenth (one by
-    // one), the small ones about as many (in one pass).
-    let round: Vec<usize> = (0..200).filter(|o| o % 10 == 3).collect();
+    // A twentieth of the owners: the small rosters lose one (one by one) or
+    // more (in one pass), the huge one its twentieth (in one pass).
+    let round: Vec<usize> = (0..400).filter(|o| o % 20 == 3).collect();
     let shape = rig.kill_and_sweep(&round);
-    assert!(shape.parallel && shape.walked, "{shape:?}");
+    assert!(
+        shape.parallel && shape.walked && !shape.every_roster,
+        "{shape:?}"
+    );
     assert!(shape.passes > 0 && shape.one_by_one > 0, "{shape:?}");
-    // Then everyone but one owner.
-    let rest: Vec<usize> = (0..200).filter(|o| o % 10 != 3 && *o != 5).collect();
+    // Then everyone but one owner: every roster passed over, unplanned.
+    let rest: Vec<usize> = (0..400).filter(|o| o % 20 != 3 && *o != 5).collect();
     let shape = rig.kill_and_sweep(&rest);
-    assert!(shape.parallel && shape.one_by_one == 0, "{shape:?}");
+    assert!(shape.parallel && shape.every_roster, "{shape:?}");
+    assert_eq!((shape.passes, shape.one_by_one), (0, 0), "{shape:?}");
     assert!(!rig.model[5].is_empty());
     let shape = rig.kill_and_sweep(&[5]);
     assert!(!shape.parallel, "{shape:?}");
@@ -260,8 +265,25 @@ fn a_small_sweep_among_many_variables_visits_only_its_rosters() {
         .collect();
     let epoch = rig.store.epoch;
     let shape = rig.kill_and_sweep(&all);
-    assert!(shape.parallel && shape.walked, "{shape:?}");
+    assert!(shape.parallel && shape.every_roster, "{shape:?}");
     assert_eq!(rig.store.epoch, epoch, "observers remain: no new epoch");
+    assert!(rig.store.len() > 0);
+}
+
+#[test]
+fn a_sweep_of_many_for_the_slots_passes_over_every_roster() {
+    let mut rig = Rig::new(7, 100, 20_000, 300, 40);
+    let mut rng = Rng(8);
+    rig.remove_some(&mut rng, 9);
+    // A tenth of the owners: below `PARALLEL_SWEEP_MIN` leavers, one
+    // observer in ten leaving.
+    let round: Vec<usize> = (0..100).filter(|o| o % 10 == 1).collect();
+    let shape = rig.kill_and_sweep(&round);
+    assert!(!shape.parallel && shape.every_roster, "{shape:?}");
+    // Then a third of the owners left: above it.
+    let round: Vec<usize> = (0..100).filter(|o| o % 3 == 0 && o % 10 != 1).collect();
+    let shape = rig.kill_and_sweep(&round);
+    assert!(shape.parallel && shape.every_roster, "{shape:?}");
     assert!(rig.store.len() > 0);
 }
 
