@@ -262,25 +262,36 @@ fn owner_sweep<P: Owners>(c: &mut Criterion) {
     );
 }
 
-/// W4's reference, `hecs-despawn`: one hecs entity per observer with a
-/// row the size of the engine's (`Links`, 16 bytes), each owner's list of
+/// W4's references, `hecs-despawn`: one hecs entity per observer with a
+/// row the size of the engine's (`Liveness`, 8 bytes), each owner's list of
 /// entities, and per dead owner nothing but `World::despawn` of each; no
 /// rosters to leave and nothing to deliver, so not a peer (it has no column
 /// in the report). It is the share of the engine's sweep that observers
 /// being hecs entities fixes; the rest is leaving the rosters.
-fn owner_sweep_hecs_despawn(c: &mut Criterion) {
-    const NAME: &str = "hecs-despawn";
+///
+/// `hecs-despawn-grown` is the same with hecs's free list grown in advance
+/// (as many entities spawned and despawned before the population is), so
+/// that its despawns touch no memory the world has not touched before: the
+/// difference is what the free list's growth costs, page faults included.
+fn owner_sweep_hecs_despawn(c: &mut Criterion, name: &str, grow_free_list: bool) {
     let pairs = population(BIG_VARS, BIG_PER_VAR, W4_OWNERS);
     let order = kill_order();
     time_once(
         c,
         W4_GROUP,
-        NAME,
+        name,
         || {
             let mut world = hecs::World::new();
+            if grow_free_list {
+                let spares: Vec<_> = (0..pairs.len()).map(|_| world.spawn((0u64,))).collect();
+                // In reverse, so the population takes the ids in order.
+                for entity in spares.into_iter().rev() {
+                    world.despawn(entity).expect("spawned above");
+                }
+            }
             let mut owned = vec![Vec::new(); W4_OWNERS];
             for &(var, owner) in &pairs {
-                owned[owner].push(world.spawn(([var as u32; 4],)));
+                owned[owner].push(world.spawn((var as u64,)));
             }
             (world, owned)
         },
@@ -291,7 +302,7 @@ fn owner_sweep_hecs_despawn(c: &mut Criterion) {
                 }
             }
         },
-        |(world, _)| assert!(world.is_empty(), "{NAME} kept entities"),
+        |(world, _)| assert!(world.is_empty(), "{name} kept entities"),
     );
 }
 
@@ -342,7 +353,8 @@ fn time_once<S>(
 
 fn w4_owner_sweep(c: &mut Criterion) {
     owner_sweep::<Floor>(c);
-    owner_sweep_hecs_despawn(c);
+    owner_sweep_hecs_despawn(c, "hecs-despawn", false);
+    owner_sweep_hecs_despawn(c, "hecs-despawn-grown", true);
     owner_sweep::<Naive>(c);
     owner_sweep::<Bevy>(c);
     owner_sweep::<Engine>(c);
