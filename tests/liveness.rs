@@ -582,3 +582,69 @@ fn every_owner_dying_at_once_leaves_a_manager_as_good_as_new() -> TestResult {
     assert_eq!(fresh.load(Ordering::Relaxed), 3);
     Ok(())
 }
+
+/// Records the thread that drops it.
+struct DropWitness(Arc<Mutex<Vec<std::thread::ThreadId>>>);
+
+impl Drop for DropWitness {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().push(std::thread::current().id());
+    }
+}
+
+#[test]
+fn a_large_sweep_on_a_configured_pool_keeps_exactly_the_survivors() -> TestResult {
+    // Enough leavers (a third of 18k) for the sweep's halves to run at once.
+    const OWNERS: usize = 90;
+    const VARIABLES: usize = 300;
+    const PER_OWNER: usize = 200;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
+    let config = observer_manager::Config::default().thread_pool(Arc::new(pool));
+    let mut manager = ObserverManager::<i64>::with_config(config)?;
+    let mut owners: Vec<Option<Owner>> = (0..OWNERS).map(|_| Some(manager.owner())).collect();
+    let calls: Vec<Arc<AtomicUsize>> = (0..OWNERS).map(|_| Arc::default()).collect();
+    let drops = Arc::new(Mutex::new(Vec::new()));
+    let names: Vec<String> = (0..VARIABLES).map(|v| format!("v{v}")).collect();
+    let mut rng = XorShift(SEED);
+    let mut ids = Vec::new();
+    for (o, owner) in owners.iter().enumerate() {
+        let owner = owner.as_ref().unwrap();
+        for _ in 0..PER_OWNER {
+            let var = &names[rng.below(VARIABLES)];
+            let (calls, witness) = (Arc::clone(&calls[o]), DropWitness(Arc::clone(&drops)));
+            let id = manager.add_observer(var.as_str(), owner, move |_| {
+                let _ = &witness;
+                calls.fetch_add(1, Ordering::Relaxed);
+            })?;
+            ids.push((o, id));
+        }
+    }
+    let dead = |o: usize| o % 3 == 0;
+    for (o, slot) in owners.iter_mut().enumerate() {
+        if dead(o) {
+            slot.take().unwrap().kill();
+        }
+    }
+    for name in &names {
+        manager.notify(name.as_str(), 0, 1, meta())?;
+    }
+    let report = manager.tick();
+    let leavers = (0..OWNERS).filter(|&o| dead(o)).count() * PER_OWNER;
+    assert_eq!(report.observers_swept, leavers as u64);
+    assert_eq!(manager.total_observers(), OWNERS * PER_OWNER - leavers);
+    assert_eq!(report.notifications, (OWNERS * PER_OWNER - leavers) as u64);
+    for (o, calls) in calls.iter().enumerate() {
+        let expected = if dead(o) { 0 } else { PER_OWNER };
+        assert_eq!(calls.load(Ordering::Relaxed), expected, "owner {o}");
+    }
+    for &(o, id) in &ids {
+        assert_eq!(manager.contains_observer(id), !dead(o));
+    }
+    let counted: usize = names.iter().map(|n| manager.observer_count(n)).sum();
+    assert_eq!(counted, OWNERS * PER_OWNER - leavers);
+    // The leavers' closures were dropped on the thread that ticked.
+    let drops = drops.lock().unwrap();
+    assert_eq!(drops.len(), leavers);
+    assert!(drops.iter().all(|&t| t == std::thread::current().id()));
+    Ok(())
+}

@@ -4,12 +4,12 @@
 //! random places (its place, its slot, the roster's tail, the moved
 //! neighbour's place), and a sweep of a large population is made of little
 //! else. So the batch goes roster by roster instead, in two halves that
-//! touch disjoint tables and run at once on rayon when the batch is large,
-//! both taking the dead owners' lists in the order of their first entity id:
+//! touch disjoint tables and run at once when the batch is large, both
+//! taking the dead owners' lists in the order of their first entity id:
 //!
-//! - **despawn**: `World::despawn` of every leaver, straight from the dead
-//!   owners' lists;
-//! - **unlink**, meanwhile:
+//! - **despawn**, on the calling thread: `World::despawn` of every leaver,
+//!   straight from the dead owners' lists;
+//! - **unlink**, meanwhile, on the pool:
 //!   1. *plan*: mark each leaver's entity id in a bitset (one bit per id, so
 //!      it stays in cache), release its stamp, count the leavers of each
 //!      roster, and group by roster the leavers of those rosters that will
@@ -200,11 +200,23 @@ impl<V> Store<V> {
         };
         let mut despawn = || despawn(world, &lists);
         let (mut compacted, despawned) = if parallel {
-            let halves = || rayon::join(unlink, despawn);
-            match pool {
-                Some(pool) => pool.install(halves),
-                None => halves(),
-            }
+            // The despawns stay on this thread, which owns the world, and
+            // the unlinking goes to the pool: a `join` from outside the pool
+            // would hand both to pool threads while this one waits, which
+            // made W4's sweep slower (see `peers/analysis.md`).
+            let mut compacted = Compacted::default();
+            let unlinked = &mut compacted;
+            let despawned = match pool {
+                Some(pool) => pool.in_place_scope(|scope| {
+                    scope.spawn(move |_| *unlinked = unlink());
+                    despawn()
+                }),
+                None => rayon::in_place_scope(|scope| {
+                    scope.spawn(move |_| *unlinked = unlink());
+                    despawn()
+                }),
+            };
+            (compacted, despawned)
         } else {
             (unlink(), despawn())
         };
