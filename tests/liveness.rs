@@ -619,7 +619,7 @@ fn a_large_sweep_on_a_configured_pool_keeps_exactly_the_survivors() -> TestResul
             ids.push((o, id));
         }
     }
-    let dead = |o: usize| o % 3 == 0;
+    let dead = |o: usize| o.is_multiple_of(3);
     for (o, slot) in owners.iter_mut().enumerate() {
         if dead(o) {
             slot.take().unwrap().kill();
