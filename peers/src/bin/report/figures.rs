@@ -86,6 +86,19 @@ pub(crate) fn judge(results: &Results, lines: &[Line], target: &Target) -> Optio
                 bytes / limit,
             ))
         }
+        Rule::HeapBackWithin { limit } => {
+            let heap = results.memory("engine")?.w4?;
+            let growth = heap.growth();
+            Some(verdict(
+                format!(
+                    "{:+.2}% ({:+} B)",
+                    growth * 100.0,
+                    heap.after as i64 - heap.baseline as i64
+                ),
+                growth <= limit,
+                (1.0 + growth) / (1.0 + limit),
+            ))
+        }
     }
 }
 

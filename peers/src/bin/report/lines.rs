@@ -70,6 +70,9 @@ pub(crate) enum Rule {
     Below { line: usize, limit_ns: f64 },
     /// engine heap bytes per observer at most `limit`.
     BytesAtMost { limit: f64 },
+    /// engine heap after W4 at most `limit` (a fraction) above its empty
+    /// baseline.
+    HeapBackWithin { limit: f64 },
 }
 
 /// One of the targets.
@@ -80,7 +83,7 @@ pub(crate) struct Target {
 }
 
 #[rustfmt::skip]
-pub(crate) const TARGETS: [Target; 12] = [
+pub(crate) const TARGETS: [Target; 13] = [
     Target { text: "W1 10k: tick ≤ 1.15× floor", rule: Rule::TimeAtMost { line: 1, peer: "floor", limit: 1.15 } },
     Target { text: "W1 1M: tick ≤ 1.15× floor-par", rule: Rule::TimeAtMost { line: 3, peer: "floor-par", limit: 1.15 } },
     Target { text: "W2: throughput ≥ 0.85× floor-par", rule: Rule::SpeedAtLeast { line: 4, peer: "floor-par", limit: 0.85 } },
@@ -89,6 +92,7 @@ pub(crate) const TARGETS: [Target; 12] = [
     Target { text: "W3: sparse tick ≤ 1.5× floor-par", rule: Rule::TimeAtMost { line: 5, peer: "floor-par", limit: 1.5 } },
     Target { text: "W3: idle tick (1M observers) < 2 µs", rule: Rule::Below { line: 6, limit_ns: 2_000.0 } },
     Target { text: "W4: per removed observer ≤ 1.5× floor", rule: Rule::TimeAtMost { line: 7, peer: "floor", limit: 1.5 } },
+    Target { text: "W4: heap within 1% of the empty baseline at the end", rule: Rule::HeapBackWithin { limit: 0.01 } },
     Target { text: "W6: bulk adds ≤ 2× floor", rule: Rule::TimeAtMost { line: 9, peer: "floor", limit: 2.0 } },
     Target { text: "W6: single adds no slower than naive", rule: Rule::TimeAtMost { line: 8, peer: "naive", limit: 1.0 } },
     Target { text: "W6: single removes no slower than naive", rule: Rule::TimeAtMost { line: 10, peer: "naive", limit: 1.0 } },

@@ -166,8 +166,8 @@ fn memory(out: &mut String, results: &Results) {
          counted by a global allocator in the M1 bench (requested sizes, `Vec` slack included).\n\n\
          | peer | observers | live | peak while building | per observer |\n|---|---:|---:|---:|---:|\n",
     );
+    let mib = |b: u64| format!("{:.2} MiB", b as f64 / (1u64 << 20) as f64);
     for m in &results.memory {
-        let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64);
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {:.1} B |",
@@ -176,6 +176,27 @@ fn memory(out: &mut String, results: &Results) {
             mib(m.live_bytes),
             mib(m.peak_bytes),
             m.per_observer()
+        );
+    }
+    out.push_str(
+        "\n## W4: heap at the end of the sweep\n\nCounted by the same allocator (`benches/m1_memory.rs`). \
+         Each peer is made with 20k owners and first goes through a W4 cycle a tenth the size on \
+         10k of them, which leaves it as a peer in use stands between populations (every \
+         variable seen, the thread pool and the tick's scratch warmed): its empty baseline. \
+         Then W4 on the other 10k: M1's population, every owner killed, a tenth per tick. \
+         *Made* is the peer before any observer, for reference.\n\n\
+         | peer | made | empty baseline | after W4 | after ÷ baseline |\n|---|---:|---:|---:|---:|\n",
+    );
+    for m in &results.memory {
+        let Some(heap) = m.w4 else { continue };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.4} |",
+            m.peer,
+            mib(heap.made),
+            mib(heap.baseline),
+            mib(heap.after),
+            heap.after as f64 / heap.baseline as f64
         );
     }
 }

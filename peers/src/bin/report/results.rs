@@ -35,6 +35,25 @@ pub(crate) struct Memory {
     pub(crate) observers: u64,
     pub(crate) live_bytes: u64,
     pub(crate) peak_bytes: u64,
+    /// W4's heap, for the peers whose owners can die.
+    pub(crate) w4: Option<HeapW4>,
+}
+
+/// Bytes a peer held made, at its empty baseline and after W4 (see
+/// `benches/m1_memory.rs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeapW4 {
+    pub(crate) made: u64,
+    pub(crate) baseline: u64,
+    pub(crate) after: u64,
+}
+
+impl HeapW4 {
+    /// What W4 left over the baseline, as a fraction of it (negative if
+    /// below).
+    pub(crate) fn growth(&self) -> f64 {
+        (self.after as f64 - self.baseline as f64) / self.baseline as f64
+    }
 }
 
 impl Memory {
@@ -153,11 +172,27 @@ fn parse_m1(text: &str) -> Result<Vec<Memory>, String> {
                 .and_then(|c| c.parse().ok())
                 .ok_or_else(|| format!("m1.tsv: bad line {line:?}"))
         };
+        if cells.len() != 8 {
+            return Err(format!(
+                "m1.tsv: {} columns in {line:?}, 8 expected (written by an older \
+                 bench? run `cargo bench -p peers --bench m1_memory`)",
+                cells.len()
+            ));
+        }
+        let w4 = match cells[5].is_empty() {
+            true => None,
+            false => Some(HeapW4 {
+                made: number(5)?,
+                baseline: number(6)?,
+                after: number(7)?,
+            }),
+        };
         rows.push(Memory {
             peer: cells[0].to_owned(),
             observers: number(1)?,
             live_bytes: number(2)?,
             peak_bytes: number(3)?,
+            w4,
         });
     }
     Ok(rows)
