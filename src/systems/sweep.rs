@@ -9,8 +9,8 @@ use crate::owners::OwnerRegistry;
 /// owner that has observers (the safety net, in time proportional to those
 /// owners); returns how many observers were swept.
 ///
-/// Large sweeps unlink and despawn on two rayon threads at once (see
-/// `Store::despawn_owners`), on `pool` if given.
+/// Large sweeps despawn on this thread while a thread of `pool` (rayon's
+/// global pool if `None`) unlinks (see `Store::despawn_owners`).
 pub(crate) fn sweep<V>(
     store: &mut Store<V>,
     owners: &OwnerRegistry,
