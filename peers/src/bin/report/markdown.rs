@@ -44,6 +44,20 @@ pub(crate) fn render(results: &Results, machine: &Machine, notes: Option<&str>) 
     out
 }
 
+/// What `docs/performance.md` shows of the run, between its markers: the
+/// chart, the medians and the targets, as subsections.
+pub(crate) fn summary(results: &Results, machine: &Machine) -> String {
+    let mut out = format!(
+        "\n<!-- Spliced in by `cargo run --release -p peers --bin report` from the \
+         run that `peers.md` shows (engine built from {}). -->\n\n\
+         ![time relative to engine, per workload](peers.svg)\n",
+        machine.engine.split(" (").next().unwrap_or_default()
+    );
+    medians(&mut out, results);
+    targets(&mut out, results);
+    out.replace("\n## ", "\n### ")
+}
+
 fn header(out: &mut String, m: &Machine) {
     let _ = write!(
         out,
