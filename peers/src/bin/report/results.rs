@@ -197,3 +197,42 @@ fn parse_m1(text: &str) -> Result<Vec<Memory>, String> {
     }
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "peer\tobservers\tlive_bytes\tpeak_bytes\tbytes_per_observer\
+                        \tmade_bytes\tbaseline_bytes\tafter_w4_bytes\n";
+
+    #[test]
+    fn the_m1_table_gives_each_swept_peer_its_heap_after_w4() {
+        let text = format!(
+            "{HEAD}floor\t1000\t36000\t36000\t36.0\t100\t400\t3000\n\
+             tokio-watch\t1000\t90000\t90000\t90.0\t\t\t\n\
+             engine\t1000\t62000\t62000\t62.0\t150\t250\t252\n"
+        );
+        let rows = parse_m1(&text).expect("a well-formed table");
+        assert_eq!(rows.len(), 3);
+        assert!(rows[1].w4.is_none(), "tokio-watch has no owners to kill");
+        let engine = rows[2].w4.expect("the engine is swept");
+        assert_eq!(
+            (engine.made, engine.baseline, engine.after),
+            (150, 250, 252)
+        );
+        assert!((engine.growth() - 0.008).abs() < 1e-12);
+        let floor = rows[0].w4.expect("the floor is swept");
+        assert!((floor.growth() - 6.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_table_from_an_older_bench_is_refused_with_the_command_to_rerun() {
+        let old = "peer\tobservers\tlive_bytes\tpeak_bytes\tbytes_per_observer\n\
+                   engine\t1000\t62000\t62000\t62.0\n";
+        let err = parse_m1(old).expect_err("five columns");
+        assert!(
+            err.contains("cargo bench -p peers --bench m1_memory"),
+            "{err}"
+        );
+    }
+}
