@@ -476,6 +476,54 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         }
     }
 
+    /// Removes many observers at once; they receive nothing more. Returns
+    /// how many were removed: ids of observers gone already (removed
+    /// before, swept with their owner, stale) are skipped, as are repeats.
+    ///
+    /// The batch is taken out the way the sweep takes out a dead owner's
+    /// observers: from a few thousand on, their rosters are compacted on the
+    /// thread pool while this thread despawns them, so a large batch costs
+    /// far less per observer than `remove_observer` in a loop.
+    ///
+    /// # Errors
+    ///
+    /// [`RemoveObserverError::ForeignManager`] if any id was issued by
+    /// another manager; nothing is removed then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use observer_manager::ObserverManager;
+    ///
+    /// let mut manager = ObserverManager::<i64>::new();
+    /// let owner = manager.owner();
+    /// let ids: Vec<_> = (0..3)
+    ///     .map(|_| manager.add_observer("x", &owner, |_| {}))
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(manager.remove_observers(ids.iter().copied())?, 3);
+    /// assert_eq!(manager.remove_observers(ids)?, 0); // gone already
+    /// assert_eq!(manager.observer_count("x"), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn remove_observers(
+        &mut self,
+        observers: impl IntoIterator<Item = ObserverId>,
+    ) -> Result<usize, RemoveObserverError> {
+        let mut entities = Vec::new();
+        for observer in observers {
+            if observer.manager != self.shared.manager {
+                return Err(RemoveObserverError::ForeignManager);
+            }
+            if observer.epoch == self.store.epoch {
+                entities.push(observer.entity);
+            }
+        }
+        let pool = self.config.thread_pool.as_deref();
+        let removed = self.store.despawn_many(entities, pool);
+        self.totals.observers_removed += removed as u64;
+        Ok(removed)
+    }
+
     /// Whether `observer` exists here (a dead owner's observers exist until swept).
     pub fn contains_observer(&self, observer: ObserverId) -> bool {
         observer.manager == self.shared.manager

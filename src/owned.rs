@@ -46,7 +46,18 @@ impl OwnedLists {
     /// remain, as `alive` tells. Compacts every list when stale entries
     /// outnumber them.
     pub(crate) fn note_removed(&mut self, live: usize, alive: impl Fn(Entity) -> bool) {
-        self.stale += 1;
+        self.note_removed_many(1, live, alive);
+    }
+
+    /// Counts `removed` listed observers removed on their own, as
+    /// `note_removed` does one.
+    pub(crate) fn note_removed_many(
+        &mut self,
+        removed: usize,
+        live: usize,
+        alive: impl Fn(Entity) -> bool,
+    ) {
+        self.stale += removed;
         if self.stale <= live {
             return;
         }

@@ -156,7 +156,35 @@ impl<V> Store<V> {
         }
         // Before the world changes: only live observers are left listed.
         let world = &self.world;
-        let mut lists = self.owned.take_live(owners, |e| world.contains(e));
+        let lists = self.owned.take_live(owners, |e| world.contains(e));
+        self.despawn_batch(lists, pool)
+    }
+
+    /// Despawns the observers the `entities` name that are alive (each
+    /// once, however often named), in one batch as for dead owners; their
+    /// owners' lists keep stale entries. Returns how many.
+    pub(crate) fn despawn_many(
+        &mut self,
+        mut entities: Vec<Entity>,
+        pool: Option<&rayon::ThreadPool>,
+    ) -> usize {
+        entities.retain(|&entity| self.world.contains(entity));
+        entities.sort_unstable_by_key(|entity| entity.id());
+        entities.dedup();
+        let despawned = self.despawn_batch(vec![entities], pool);
+        let world = &self.world;
+        self.owned
+            .note_removed_many(despawned, world.len() as usize, |e| world.contains(e));
+        despawned
+    }
+
+    /// Despawns every observer the `lists` name (all alive, each named
+    /// once); returns how many.
+    fn despawn_batch(
+        &mut self,
+        mut lists: Vec<Vec<Entity>>,
+        pool: Option<&rayon::ThreadPool>,
+    ) -> usize {
         let count: usize = lists.iter().map(Vec::len).sum();
         if count > 0 && count == self.world.len() as usize {
             // Every observer is leaving: no roster keeps anyone, so the
