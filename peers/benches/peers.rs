@@ -362,10 +362,10 @@ fn w4_owner_sweep(c: &mut Criterion) {
 
 /// W6: add 1M observers over 10k variables one call at a time into an
 /// empty peer (`w6_add`) or in one call (`w6_add_bulk`; peers without a
-/// batch API loop), then remove them one call at a time in a fixed
-/// shuffled order (`w6_remove`). Timed: the adds, or the removes.
+/// batch API loop), then remove them in a fixed shuffled order, one call
+/// at a time (`w6_remove`) or in one call (`w6_remove_bulk`; peers without
+/// a batch API loop). Timed: the adds, or the removes.
 fn churn<P: Churn>(c: &mut Criterion) {
-    let total = BIG_VARS * BIG_PER_VAR;
     time_adds::<P>(c, "w6_add", |peer| {
         populate(peer, BIG_VARS, BIG_PER_VAR, 1, |h| {
             black_box(h);
@@ -375,9 +375,23 @@ fn churn<P: Churn>(c: &mut Criterion) {
     time_adds::<P>(c, "w6_add_bulk", |peer| {
         black_box(peer.add_bulk(&pairs));
     });
+    time_removes::<P>(c, "w6_remove", |peer, handles| {
+        for handle in handles {
+            peer.remove(handle);
+        }
+    });
+    time_removes::<P>(c, "w6_remove_bulk", |peer, handles| {
+        peer.remove_bulk(handles)
+    });
+}
+
+/// A W6 remove group: `remove` empties a peer of the 1M observers, given
+/// their handles in a fixed shuffled order; timed.
+fn time_removes<P: Churn>(c: &mut Criterion, name: &str, remove: impl Fn(&mut P, Vec<P::Handle>)) {
+    let total = BIG_VARS * BIG_PER_VAR;
     time_once(
         c,
-        "w6_remove",
+        name,
         P::NAME,
         || {
             let counters = Counters::new();
@@ -387,11 +401,7 @@ fn churn<P: Churn>(c: &mut Criterion) {
             SplitMix64::new(SEED).shuffle(&mut handles);
             (peer, handles)
         },
-        |(peer, handles)| {
-            for handle in std::mem::take(handles) {
-                peer.remove(handle);
-            }
-        },
+        |(peer, handles)| remove(peer, std::mem::take(handles)),
         |(peer, _)| assert_eq!(peer.observers(), 0, "{} kept observers", P::NAME),
     );
 }

@@ -103,6 +103,12 @@ impl Churn for Engine {
             .expect("remove_observer");
     }
 
+    fn remove_bulk(&mut self, handles: Vec<Self::Handle>) {
+        let expected = handles.len();
+        let removed = self.manager.remove_observers(handles);
+        assert_eq!(removed, Ok(expected), "remove_observers");
+    }
+
     fn add_bulk(&mut self, observers: &[(usize, usize)]) -> Vec<Self::Handle> {
         let pairs = observers.iter().map(|&(var, owner)| {
             let owner = self.owners[owner].as_ref().expect("owner alive");

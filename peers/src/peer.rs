@@ -45,6 +45,12 @@ pub trait Churn: Peer {
     fn add_bulk(&mut self, observers: &[(usize, usize)]) -> Vec<Self::Handle> {
         observers.iter().map(|&(v, o)| self.add(v, o)).collect()
     }
+
+    /// Removes the observers `handles` name in one call. The default
+    /// removes them one by one: the peers without a batch API.
+    fn remove_bulk(&mut self, handles: Vec<Self::Handle>) {
+        handles.into_iter().for_each(|h| self.remove(h));
+    }
 }
 
 /// The pairs [`populate`] adds, in its order, for [`Churn::add_bulk`].

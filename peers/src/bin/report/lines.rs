@@ -35,7 +35,7 @@ pub(crate) struct Line {
 }
 
 #[rustfmt::skip]
-pub(crate) const LINES: [Line; 12] = [
+pub(crate) const LINES: [Line; 13] = [
     Line { label: "W1 1k", group: "w1_fan_out", param: "1000", unit: "notification", scaled: false },
     Line { label: "W1 10k", group: "w1_fan_out", param: "10000", unit: "notification", scaled: false },
     Line { label: "W1 100k", group: "w1_fan_out", param: "100000", unit: "notification", scaled: false },
@@ -47,6 +47,7 @@ pub(crate) const LINES: [Line; 12] = [
     Line { label: "W6 add", group: "w6_add", param: "1000000", unit: "add", scaled: false },
     Line { label: "W6 bulk add", group: "w6_add_bulk", param: "1000000", unit: "add", scaled: false },
     Line { label: "W6 remove", group: "w6_remove", param: "1000000", unit: "remove", scaled: false },
+    Line { label: "W6 bulk remove", group: "w6_remove_bulk", param: "1000000", unit: "remove", scaled: false },
     // Not a criterion group: filled from the M1 table.
     Line { label: "M1 bytes", group: "m1", param: "1000000", unit: "byte", scaled: false },
 ];
