@@ -186,7 +186,10 @@ impl<V> Store<V> {
         pool: Option<&rayon::ThreadPool>,
     ) -> usize {
         let count: usize = lists.iter().map(Vec::len).sum();
-        if count > 0 && count == self.world.len() as usize {
+        if count == 0 {
+            return 0; // dead owners whose observers were all removed before
+        }
+        if count == self.world.len() as usize {
             // Every observer is leaving: no roster keeps anyone, so the
             // storage goes whole, in time proportional to the variables.
             // (`grown` stays set, so the tick's end still releases its
