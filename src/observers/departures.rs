@@ -237,16 +237,7 @@ impl<V> Store<V> {
             // made W4's sweep slower (see `peers/analysis.md`).
             let mut compacted = Compacted::default();
             let unlinked = &mut compacted;
-            let despawned = match pool {
-                Some(pool) => pool.in_place_scope(|scope| {
-                    scope.spawn(move |_| *unlinked = unlink());
-                    despawn()
-                }),
-                None => rayon::in_place_scope(|scope| {
-                    scope.spawn(move |_| *unlinked = unlink());
-                    despawn()
-                }),
-            };
+            let despawned = side_by_side(pool, move || *unlinked = unlink(), despawn);
             (compacted, despawned)
         } else {
             (unlink(), despawn())
@@ -533,6 +524,23 @@ impl Departures {
         for touched in self.rosters.drain(..) {
             self.touched[roster_key(touched.variable, touched.roster)] = 0;
         }
+    }
+}
+
+/// Runs `spawned` on `pool` (rayon's global pool if `None`) while `here`
+/// runs on this thread; returns `here`'s result once both are done.
+fn side_by_side<'a, R>(
+    pool: Option<&rayon::ThreadPool>,
+    spawned: impl FnOnce() + Send + 'a,
+    here: impl FnOnce() -> R,
+) -> R {
+    let halves = |scope: &rayon::Scope<'a>| {
+        scope.spawn(|_| spawned());
+        here()
+    };
+    match pool {
+        Some(pool) => pool.in_place_scope(halves),
+        None => rayon::in_place_scope(halves),
     }
 }
 
