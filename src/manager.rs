@@ -640,6 +640,33 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             .map_or(0, |v| v.len())
     }
 
+    /// The names of the variables that have at least one observer now, in
+    /// id order: what a bridge to other processes subscribes to. It costs
+    /// time in proportion to the variables interned; compare
+    /// [`Stats::observers_added`] and [`Stats::observers_removed`] with
+    /// their last readings to call it only when the set may have changed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use observer_manager::ObserverManager;
+    ///
+    /// let mut manager = ObserverManager::<u64>::new();
+    /// let owner = manager.owner();
+    /// manager.add_observer("fuel", &owner, |_| {})?;
+    /// manager.variable("idle")?; // named, but nobody watches it
+    /// let watched: Vec<&str> = manager.observed_variables().collect();
+    /// assert_eq!(watched, ["fuel"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn observed_variables(&self) -> impl Iterator<Item = &str> + '_ {
+        self.store
+            .variables
+            .iter()
+            .filter(|v| v.len() > 0)
+            .map(|v| &*v.name)
+    }
+
     /// Observers of all variables.
     pub fn total_observers(&self) -> usize {
         self.store.len()

@@ -405,6 +405,11 @@ impl Variables {
         self.entries.len()
     }
 
+    /// Every entry, by index.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Variable> {
+        self.entries.iter()
+    }
+
     /// Every entry, by index, for passes that split the table.
     pub(crate) fn as_mut_slice(&mut self) -> &mut [Variable] {
         &mut self.entries
