@@ -452,7 +452,9 @@ fn refused(e: AddObserverError) -> WatchError {
     match e {
         AddObserverError::Variable(e) => WatchError::Variable(e),
         AddObserverError::ManagerDropped => WatchError::ManagerDropped,
-        AddObserverError::ForeignOwner | AddObserverError::UnknownCallback => {
+        AddObserverError::ForeignOwner
+        | AddObserverError::UnknownCallback
+        | AddObserverError::ZeroRateLimit => {
             debug_assert!(false, "a watcher's own owner and callback were refused");
             WatchError::ManagerDropped
         }

@@ -89,9 +89,11 @@ impl Config {
     /// Quarantine an observer once its callback has panicked `panics` times:
     /// it is never called again, stays listed by `inspect_variable` (marked
     /// quarantined) until removed or swept, and is counted in
-    /// `observers_quarantined`. Default: never (`None`); `Some(0)` counts as `Some(1)`.
+    /// `observers_quarantined`. Default: never (`None`); `Some(0)` is
+    /// refused by [`ObserverManager::with_config`](crate::ObserverManager::with_config)
+    /// with [`ConfigError::ZeroQuarantineAfter`], as every zero setting is.
     pub fn quarantine_after(mut self, panics: Option<u32>) -> Self {
-        self.quarantine_after = panics.map(|p| p.max(1));
+        self.quarantine_after = panics;
         self
     }
 
@@ -126,6 +128,9 @@ impl Config {
         }
         if self.parallel_chunk == 0 {
             return Err(ConfigError::ZeroParallelChunk);
+        }
+        if self.quarantine_after == Some(0) {
+            return Err(ConfigError::ZeroQuarantineAfter);
         }
         Ok(())
     }

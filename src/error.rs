@@ -111,6 +111,9 @@ pub enum AddObserverError {
     UnknownCallback,
     /// The manager was dropped (deferred registration through a `Notifier`).
     ManagerDropped,
+    /// The [`Policy`](crate::Policy) has a rate limit of zero ticks
+    /// ([`Policy::every(0)`](crate::Policy::every)); it must be at least 1.
+    ZeroRateLimit,
 }
 
 impl fmt::Display for AddObserverError {
@@ -120,6 +123,9 @@ impl fmt::Display for AddObserverError {
             AddObserverError::ForeignOwner => f.write_str("owner belongs to another manager"),
             AddObserverError::UnknownCallback => f.write_str("callback is not registered here"),
             AddObserverError::ManagerDropped => f.write_str("the manager was dropped"),
+            AddObserverError::ZeroRateLimit => {
+                f.write_str("the policy's rate limit, Policy::every(0), must be at least 1 tick")
+            }
         }
     }
 }
@@ -196,6 +202,8 @@ pub enum ConfigError {
     ZeroInboxCapacity,
     /// `parallel_chunk` must be at least 1.
     ZeroParallelChunk,
+    /// `quarantine_after` must be `None` or at least 1.
+    ZeroQuarantineAfter,
 }
 
 impl fmt::Display for ConfigError {
@@ -204,6 +212,7 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroSweepEvery => "sweep_every must be at least 1",
             ConfigError::ZeroInboxCapacity => "inbox_capacity must be at least 1",
             ConfigError::ZeroParallelChunk => "parallel_chunk must be at least 1",
+            ConfigError::ZeroQuarantineAfter => "quarantine_after must be None or at least 1",
         })
     }
 }

@@ -83,11 +83,40 @@ impl serde::Serialize for ObserverId {
     }
 }
 
+/// `ObserverId { index, generation }`: the storage slot and how many
+/// observers held it before.
 impl fmt::Debug for ObserverId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let bits = self.to_bits();
-        write!(f, "ObserverId({}v{})", bits as u32, bits >> 32)
+        write_slot(f, "ObserverId", bits as u32, (bits >> 32) as u32)
     }
+}
+
+/// `observer <index>.<generation>`, as in logs.
+///
+/// ```
+/// use observer_manager::ObserverManager;
+///
+/// let mut manager = ObserverManager::<u8>::new();
+/// let owner = manager.owner();
+/// let id = manager.add_observer("door", &owner, |_| {})?;
+/// assert_eq!(id.to_string(), "observer 0.1");
+/// assert_eq!(format!("{id:?}"), "ObserverId { index: 0, generation: 1 }");
+/// # Ok::<(), observer_manager::AddObserverError>(())
+/// ```
+impl fmt::Display for ObserverId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bits = self.to_bits();
+        write!(f, "observer {}.{}", bits as u32, bits >> 32)
+    }
+}
+
+/// Writes a generational key as `Name { index, generation }`.
+fn write_slot(f: &mut fmt::Formatter<'_>, name: &str, index: u32, generation: u32) -> fmt::Result {
+    f.debug_struct(name)
+        .field("index", &index)
+        .field("generation", &generation)
+        .finish()
 }
 
 /// An interned variable name: a dense index that serves hot paths without hashing.
@@ -121,6 +150,14 @@ impl fmt::Debug for VariableId {
     }
 }
 
+/// `variable <index>`; the name is the manager's to tell
+/// ([`inspect_variable`](crate::ObserverManager::inspect_variable)).
+impl fmt::Display for VariableId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "variable {}", self.index)
+    }
+}
+
 /// Identifies an owner, as shown by [`inspect_variable`](crate::ObserverManager::inspect_variable).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OwnerId(pub(crate) OwnerKey);
@@ -141,11 +178,19 @@ impl serde::Serialize for OwnerId {
     }
 }
 
+/// `OwnerId { index, generation }`, as for [`ObserverId`].
 impl fmt::Debug for OwnerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use slotmap::Key;
-        let bits = self.0.data().as_ffi();
-        write!(f, "OwnerId({}v{})", bits as u32, bits >> 32)
+        let bits = self.to_bits();
+        write_slot(f, "OwnerId", bits as u32, (bits >> 32) as u32)
+    }
+}
+
+/// `owner <index>.<generation>`, as in logs.
+impl fmt::Display for OwnerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bits = self.to_bits();
+        write!(f, "owner {}.{}", bits as u32, bits >> 32)
     }
 }
 
@@ -158,8 +203,16 @@ pub struct CallbackId {
     pub(crate) manager: ManagerTag,
 }
 
+/// `CallbackId { index, generation }`, as for [`ObserverId`].
 impl fmt::Debug for CallbackId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CallbackId({}v{})", self.key.index, self.key.generation)
+        write_slot(f, "CallbackId", self.key.index, self.key.generation.get())
+    }
+}
+
+/// `callback <index>.<generation>`, as in logs.
+impl fmt::Display for CallbackId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "callback {}.{}", self.key.index, self.key.generation)
     }
 }

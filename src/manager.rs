@@ -241,6 +241,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     where
         F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
     {
+        policy.check()?;
         let variable = self.check_add(var.into(), owner)?;
         let call: Callback<V> = Box::new(callback);
         let callback = self.store.callbacks.insert_private(call);

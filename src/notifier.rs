@@ -346,6 +346,9 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
         if !owner.belongs_to(self.shared.manager) {
             return Err(AddObserverError::ForeignOwner);
         }
+        if let Some(policy) = &policy {
+            policy.check()?;
+        }
         let variable = self.shared.interner.intern(var)?;
         if let Some(prime) = &mut prime {
             prime.variable = variable.index;

@@ -82,6 +82,14 @@ impl<V> Policy<V> {
         self
     }
 
+    /// The refusal of a policy no observer can follow.
+    pub(crate) fn check(&self) -> Result<(), crate::AddObserverError> {
+        match self.every {
+            Some(0) => Err(crate::AddObserverError::ZeroRateLimit),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether this policy lets every change through unchanged.
     pub(crate) fn is_plain(&self) -> bool {
         !self.once && self.every.is_none() && self.filter.is_none()
@@ -89,10 +97,11 @@ impl<V> Policy<V> {
 }
 
 impl<V: Clone> Policy<V> {
-    /// At most one delivery every `ticks` ticks (`0` counts as `1`); changes
-    /// in between are merged, the latest winning.
+    /// At most one delivery every `ticks` ticks; changes in between are
+    /// merged, the latest winning. `0` is refused at registration with
+    /// [`AddObserverError::ZeroRateLimit`](crate::AddObserverError::ZeroRateLimit).
     pub fn every(mut self, ticks: u64) -> Self {
-        self.every = Some(ticks.max(1));
+        self.every = Some(ticks);
         self.clone = Some(V::clone);
         self
     }

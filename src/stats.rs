@@ -1,5 +1,6 @@
 //! Global counters and the per-tick report.
 
+use std::fmt;
 use std::time::Duration;
 
 /// Counters over the manager's whole life, as returned by
@@ -169,5 +170,95 @@ impl Stats {
         self.callback_panics += report.callback_panics;
         self.commands_applied += report.commands_applied;
         self.commands_skipped += report.commands_skipped;
+    }
+}
+
+/// A one-line summary, for logs: the counters a reader looks at first.
+///
+/// ```
+/// use observer_manager::{Metadata, ObserverManager};
+///
+/// let mut manager = ObserverManager::<u8>::new();
+/// let owner = manager.owner();
+/// manager.add_observer("door", &owner, |_| {})?;
+/// manager.notify("door", 0, 1, Metadata::default())?;
+/// manager.tick();
+/// let line = manager.stats().to_string();
+/// assert!(line.starts_with("1 ticks, 1 observers (1 added, 0 removed, 0 swept), 1 owners"), "{line}");
+/// assert!(line.contains("changes: 1 received, 1 delivered"), "{line}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ticks, {} observers ({} added, {} removed, {} swept), {} owners, {} variables; \
+             changes: {} received, {} delivered, {} coalesced, {} skipped, {} pending; \
+             {} notifications ({} withheld), {} panics, {} quarantined",
+            self.ticks,
+            self.active_observers,
+            self.observers_added,
+            self.observers_removed,
+            self.observers_swept,
+            self.live_owners,
+            self.variables,
+            self.changes_received,
+            self.changes_delivered,
+            self.changes_coalesced,
+            self.changes_skipped,
+            self.changes_pending,
+            self.notifications_sent,
+            self.notifications_withheld,
+            self.callback_panics,
+            self.observers_quarantined,
+        )
+    }
+}
+
+/// A one-line summary of the tick, for logs.
+///
+/// ```
+/// use observer_manager::ObserverManager;
+///
+/// let mut manager = ObserverManager::<u8>::new();
+/// let line = manager.tick().to_string();
+/// assert!(line.starts_with("tick 1: 0 notifications over 0 variables"), "{line}");
+/// ```
+impl fmt::Display for TickReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "tick {}: {} notifications over {} variables ({} changes delivered, {} coalesced, \
+             {} withheld), {} swept, {} panics, {} commands applied ({} skipped){}; {}",
+            self.tick,
+            self.notifications,
+            self.variables_changed,
+            self.changes_delivered,
+            self.changes_coalesced,
+            self.notifications_withheld,
+            self.observers_swept,
+            self.callback_panics,
+            self.commands_applied,
+            self.commands_skipped,
+            if self.full_sweep { ", full sweep" } else { "" },
+            self.timings,
+        )
+    }
+}
+
+/// Each system's time and their total, in microseconds.
+impl fmt::Display for SystemTimings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        write!(
+            f,
+            "{:.1} us (apply {:.1}, sweep {:.1}, collect {:.1}, dispatch {:.1}, account {:.1})",
+            us(self.total()),
+            us(self.apply),
+            us(self.sweep),
+            us(self.collect),
+            us(self.dispatch),
+            us(self.account),
+        )
     }
 }

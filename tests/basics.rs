@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, ThreadId};
 
 use observer_manager::{
-    Config, ConfigError, Metadata, NotifyOutcome, ObserverId, ObserverManager, SessionId, Stats,
-    UnregisterCallbackError, VariableId,
+    AddObserverError, Config, ConfigError, Metadata, NotifyOutcome, ObserverId, ObserverManager,
+    Policy, SessionId, Stats, UnregisterCallbackError, VariableId,
 };
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -614,4 +614,32 @@ fn parallel_dispatch_runs_on_the_configured_pool() -> TestResult {
         assert!(name.starts_with("observer-pool-"), "ran on {name}");
     }
     Ok(())
+}
+
+#[test]
+fn zero_is_refused_with_a_typed_error_for_every_setting_that_counts_ticks_or_panics() {
+    let reject = |config: Config| ObserverManager::<i64>::with_config(config).err();
+    assert_eq!(
+        reject(Config::default().quarantine_after(Some(0))),
+        Some(ConfigError::ZeroQuarantineAfter)
+    );
+    assert!(reject(Config::default().quarantine_after(Some(1))).is_none());
+
+    let mut manager = ObserverManager::<i64>::new();
+    let owner = manager.owner();
+    let zero = Policy::new().every(0);
+    let refused = manager.add_observer_with_policy("x", &owner, zero, |_| {});
+    assert_eq!(refused, Err(AddObserverError::ZeroRateLimit));
+    let deferred =
+        manager
+            .notifier()
+            .add_observer_with_policy("x", &owner, Policy::new().every(0), |_| {});
+    assert_eq!(deferred, Err(AddObserverError::ZeroRateLimit));
+    assert_eq!(manager.total_observers(), 0, "nothing was added");
+    assert!(manager.tick().commands_applied == 0, "nothing was queued");
+    assert!(
+        AddObserverError::ZeroRateLimit
+            .to_string()
+            .contains("every(0)")
+    );
 }

@@ -245,22 +245,40 @@ fn debug_output_is_present_and_short_for_ids() -> TestResult {
     assert!(text.contains("observers: 1"), "{text}");
 
     let short = [
-        ("ObserverId(", format!("{observer:?}")),
-        ("OwnerId(", format!("{:?}", owner.id())),
-        ("CallbackId(", format!("{callback:?}")),
+        (
+            "ObserverId { index: 0, generation: 1 }",
+            format!("{observer:?}"),
+        ),
+        (
+            "OwnerId { index: 1, generation: 1 }",
+            format!("{:?}", owner.id()),
+        ),
+        (
+            "CallbackId { index: 0, generation: 1 }",
+            format!("{callback:?}"),
+        ),
         ("VariableId(", format!("{variable:?}")),
-        ("Owner(OwnerId(", format!("{owner:?}")),
+        ("Owner(OwnerId {", format!("{owner:?}")),
+        ("observer 0.1", observer.to_string()),
+        ("owner 1.1", owner.id().to_string()),
+        ("callback 0.1", callback.to_string()),
+        ("variable 0", variable.to_string()),
     ];
     for (prefix, text) in short {
         assert!(
             text.starts_with(prefix),
             "{text} should start with {prefix}"
         );
-        assert!(text.len() <= 40, "{text} is not short");
+        assert!(text.len() <= 48, "{text} is not short");
     }
     assert_eq!(format!("{variable:?}"), "VariableId(0)");
     assert!(!format!("{:?}", manager.notifier()).is_empty());
     assert!(!format!("{:?}", manager.config()).is_empty());
     assert!(!format!("{:?}", manager.stats()).is_empty());
+    let summary = manager.stats().to_string();
+    assert!(summary.contains("1 observers (1 added"), "{summary}");
+    let report = manager.tick().to_string();
+    assert!(report.starts_with("tick 1: 0 notifications"), "{report}");
+    assert!(report.contains(" us (apply "), "{report}");
     Ok(())
 }

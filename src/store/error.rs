@@ -30,6 +30,9 @@ pub enum StoreError {
     ForeignOwner,
     /// The manager was dropped: nothing reported now would be delivered.
     ManagerDropped,
+    /// The [`Policy`](crate::Policy) given to `observe` has a rate limit of
+    /// zero ticks; it must be at least 1.
+    ZeroRateLimit,
 }
 
 impl fmt::Display for StoreError {
@@ -38,6 +41,9 @@ impl fmt::Display for StoreError {
             StoreError::Variable(e) => write!(f, "bad store variable: {e}"),
             StoreError::ForeignOwner => f.write_str("owner belongs to another manager"),
             StoreError::ManagerDropped => f.write_str("the manager was dropped"),
+            StoreError::ZeroRateLimit => {
+                f.write_str("the policy's rate limit, Policy::every(0), must be at least 1 tick")
+            }
         }
     }
 }
@@ -74,6 +80,7 @@ pub(super) fn refused(e: AddObserverError) -> StoreError {
         AddObserverError::Variable(e) => StoreError::Variable(e),
         AddObserverError::ForeignOwner => StoreError::ForeignOwner,
         AddObserverError::ManagerDropped => StoreError::ManagerDropped,
+        AddObserverError::ZeroRateLimit => StoreError::ZeroRateLimit,
         AddObserverError::UnknownCallback => {
             debug_assert!(false, "a private callback was refused");
             StoreError::ManagerDropped
