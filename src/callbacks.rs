@@ -19,10 +19,48 @@ use std::num::NonZeroU32;
 
 use crate::change::Notification;
 use crate::error::UnregisterCallbackError;
+use crate::failure::{ErrorHandler, report_error};
 use crate::ids::CallbackKey;
 
-/// A callback as stored: shared by reference across dispatch threads.
-pub type Callback<V> = Box<dyn Fn(&Notification<'_, V>) + Send + Sync>;
+/// A callback as stored: shared by reference across dispatch threads. It
+/// says whether the call failed; a failing call has already handed its
+/// error to the error handler (see `fallible`), so no error travels back.
+pub(crate) type Callback<V> = Box<dyn Fn(&Notification<'_, V>) -> Outcome + Send + Sync>;
+
+/// What one call of a stored callback returns: `Err(Failed)` for a fallible
+/// callback that returned an error. One word, no allocation.
+pub(crate) type Outcome = Result<(), Failed>;
+
+/// A call that returned an error (already reported).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Failed;
+
+/// Stores a callback that cannot fail.
+pub(crate) fn plain<V, F>(callback: F) -> Callback<V>
+where
+    F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
+{
+    Box::new(move |n| {
+        callback(n);
+        Ok(())
+    })
+}
+
+/// Stores a callback that may return an error: the error goes to `handler`
+/// (or a `tracing` event without one) on the thread that made the call, and
+/// the call reports `Failed` to be counted on its observer.
+pub(crate) fn fallible<V, E, F>(callback: F, handler: Option<ErrorHandler>) -> Callback<V>
+where
+    E: fmt::Display,
+    F: Fn(&Notification<'_, V>) -> Result<(), E> + Send + Sync + 'static,
+{
+    Box::new(move |n| {
+        callback(n).map_err(|error| {
+            report_error(handler.as_deref(), n, &error);
+            Failed
+        })
+    })
+}
 
 /// Which callback an observer calls: a shared or a private entry, packed in
 /// one `u32` so the roster slot stays small and the dispatch loop compares
@@ -350,19 +388,19 @@ mod tests {
     use crate::{Metadata, ObserverManager};
 
     /// A callback that counts its calls in `calls`.
-    fn counting(calls: &Arc<AtomicU32>) -> Callback<u32> {
+    fn counting(calls: &Arc<AtomicU32>) -> impl Fn(&Notification<'_, u32>) + Send + Sync + 'static {
         let calls = Arc::clone(calls);
-        Box::new(move |_| {
+        move |_| {
             calls.fetch_add(1, Ordering::Relaxed);
-        })
+        }
     }
 
     #[test]
     fn stale_key_is_rejected_after_its_index_is_reused() {
         let mut callbacks = Callbacks::<u32>::new();
-        let stale = callbacks.register(Box::new(|_| {}));
+        let stale = callbacks.register(plain(|_| {}));
         assert_eq!(callbacks.unregister(stale), Ok(()));
-        let fresh = callbacks.register(Box::new(|_| {}));
+        let fresh = callbacks.register(plain(|_| {}));
         assert_eq!(fresh.index, stale.index, "the index is reused");
         assert_ne!(fresh.generation, stale.generation);
 
@@ -414,14 +452,14 @@ mod tests {
     #[test]
     fn index_whose_generation_is_exhausted_is_retired() {
         let mut callbacks = Callbacks::<u32>::new();
-        let key = callbacks.register(Box::new(|_| {}));
+        let key = callbacks.register(plain(|_| {}));
         callbacks.shared[key.index as usize].generation = NonZeroU32::MAX;
         let key = CallbackKey {
             generation: NonZeroU32::MAX,
             ..key
         };
         assert_eq!(callbacks.unregister(key), Ok(()));
-        let next = callbacks.register(Box::new(|_| {}));
+        let next = callbacks.register(plain(|_| {}));
         assert_ne!(next.index, key.index, "a retired index is never reused");
         assert!(!callbacks.acquire(key));
         assert_eq!(callbacks.len(), 1);
@@ -430,12 +468,12 @@ mod tests {
     #[test]
     fn private_indices_are_reused_after_release() {
         let mut callbacks = Callbacks::<u32>::new();
-        let first = callbacks.insert_private(Box::new(|_| {}));
-        let second = callbacks.insert_private(Box::new(|_| {}));
+        let first = callbacks.insert_private(plain(|_| {}));
+        let second = callbacks.insert_private(plain(|_| {}));
         assert_ne!(first, second);
         callbacks.release(first);
         assert!(callbacks.get(first).is_none());
-        let third = callbacks.insert_private(Box::new(|_| {}));
+        let third = callbacks.insert_private(plain(|_| {}));
         assert_eq!(third, first, "the released index is reused");
         assert_eq!(callbacks.private.len(), 2, "the table did not grow");
         assert_eq!(callbacks.len(), 2);
@@ -451,9 +489,9 @@ mod tests {
     #[test]
     fn shared_and_private_refs_of_one_index_name_different_callbacks() {
         let mut callbacks = Callbacks::<u32>::new();
-        let key = callbacks.register(Box::new(|_| {}));
+        let key = callbacks.register(plain(|_| {}));
         let shared = CallbackRef::shared(key);
-        let private = callbacks.insert_private(Box::new(|_| {}));
+        let private = callbacks.insert_private(plain(|_| {}));
         assert_eq!(shared.index(), private.index());
         assert_ne!(shared, private);
         let stored_shared = callbacks.shared[0].entry.as_ref().map(|e| &e.call);

@@ -8,7 +8,7 @@
 //! and roster) sits in their `Stamp`; delivery counts and the last delivery
 //! tick are derived from it and the variable's counters, so dispatch writes
 //! nothing per observer. Rarer state gets a component of its own, so only
-//! the observers that have it pay for it: `Tally` (panics, primed
+//! the observers that have it pay for it: `Tally` (failures, primed
 //! deliveries), `Frozen` (quarantine) and `Policed` (policies).
 
 use crate::ids::OwnerKey;
@@ -21,7 +21,7 @@ pub(crate) struct Liveness {
     pub(crate) owner: OwnerKey,
 }
 
-/// Present once an observer has panicked or received a primed value: the
+/// Present once an observer has failed or received a primed value: the
 /// counts that its stamp cannot derive.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Tally {
@@ -29,6 +29,15 @@ pub(crate) struct Tally {
     pub(crate) extra: u32,
     /// Calls of this observer's callback that panicked.
     pub(crate) panics: u32,
+    /// Calls of this observer's (fallible) callback that returned an error.
+    pub(crate) errors: u32,
+}
+
+impl Tally {
+    /// Failed calls of either kind: what the quarantine rule counts.
+    pub(crate) fn failures(&self) -> u32 {
+        self.panics.saturating_add(self.errors)
+    }
 }
 
 /// Present on a quarantined observer only: its delivery state, fixed at

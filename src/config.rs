@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::ConfigError;
+use crate::failure::{CallbackError, ErrorHandler};
 
 /// How a manager behaves; every knob has a documented default.
 ///
@@ -27,6 +28,7 @@ pub struct Config {
     pub(crate) thread_pool: Option<Arc<rayon::ThreadPool>>,
     pub(crate) quarantine_after: Option<u32>,
     pub(crate) deterministic: bool,
+    pub(crate) on_callback_error: Option<ErrorHandler>,
 }
 
 impl Config {
@@ -86,14 +88,31 @@ impl Config {
         self
     }
 
-    /// Quarantine an observer once its callback has panicked `panics` times:
-    /// it is never called again, stays listed by `inspect_variable` (marked
-    /// quarantined) until removed or swept, and is counted in
-    /// `observers_quarantined`. Default: never (`None`); `Some(0)` is
-    /// refused by [`ObserverManager::with_config`](crate::ObserverManager::with_config)
+    /// Quarantine an observer once its callback has failed `failures` times
+    /// (panics and returned errors together): it is never called again,
+    /// stays listed by `inspect_variable` (marked quarantined) until removed
+    /// or swept, and is counted in `observers_quarantined`. Default: never
+    /// (`None`); `Some(0)` is refused by
+    /// [`ObserverManager::with_config`](crate::ObserverManager::with_config)
     /// with [`ConfigError::ZeroQuarantineAfter`], as every zero setting is.
-    pub fn quarantine_after(mut self, panics: Option<u32>) -> Self {
-        self.quarantine_after = panics;
+    pub fn quarantine_after(mut self, failures: Option<u32>) -> Self {
+        self.quarantine_after = failures;
+        self
+    }
+
+    /// Hand every error a fallible callback returns to `handler`, on the
+    /// dispatch thread that made the call, as it happens (so it must be
+    /// quick and must not block). Without a handler each error is a
+    /// `tracing` debug event. Either way the error is counted on its
+    /// observer like a panic, and the observer's first failure is also a
+    /// `tracing` warning. Applies to the fallible callbacks registered
+    /// after the manager is built with this config (all of them).
+    /// See [`CallbackError`] for an example. Default: none.
+    pub fn on_callback_error(
+        mut self,
+        handler: impl Fn(&CallbackError<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_callback_error = Some(Arc::new(handler));
         self
     }
 
@@ -146,6 +165,7 @@ impl Default for Config {
             thread_pool: None,
             quarantine_after: None,
             deterministic: false,
+            on_callback_error: None,
         }
     }
 }
@@ -159,6 +179,7 @@ impl fmt::Debug for Config {
             .field("parallel_chunk", &self.parallel_chunk)
             .field("quarantine_after", &self.quarantine_after)
             .field("deterministic", &self.deterministic)
+            .field("on_callback_error", &self.on_callback_error.is_some())
             .field(
                 "thread_pool",
                 &self.thread_pool.as_ref().map(|p| p.current_num_threads()),

@@ -46,10 +46,12 @@ pub struct ObserverReport {
     /// Time since registration, exact to within a tick: observers of one
     /// variable registered in the same tick share the instant of the first.
     pub age: Duration,
-    /// Changes delivered to it (calls of its callback, panicking ones included).
+    /// Changes delivered to it (calls of its callback, failing ones included).
     pub deliveries: u64,
     /// Calls of its callback that panicked.
     pub panics: u32,
+    /// Calls of its (fallible) callback that returned an error.
+    pub errors: u32,
     /// The last tick that delivered to it.
     pub last_delivery_tick: Option<u64>,
     /// Whether it has a [`Policy`](crate::Policy).
@@ -143,6 +145,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             age: self.store.age(stamp, now),
             deliveries,
             panics: tally.panics,
+            errors: tally.errors,
             last_delivery_tick,
             policed: stamp.roster == Roster::Policed,
             quarantined: stamp.roster == Roster::Quarantined,

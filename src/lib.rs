@@ -107,6 +107,7 @@ mod components;
 mod config;
 mod driver;
 mod error;
+mod failure;
 mod ids;
 mod inbox;
 mod inspect;
@@ -124,7 +125,6 @@ mod store;
 mod systems;
 mod variables;
 
-pub use callbacks::Callback;
 pub use change::{Metadata, Notification, NotifyCounts, NotifyOutcome, SessionId};
 pub use channel::{OwnedNotification, WatchError, Watcher};
 pub use config::Config;
@@ -136,6 +136,7 @@ pub use error::{
     AddObserverError, ConfigError, NotifyError, NotifyManyError, RemoveObserverError,
     UnregisterCallbackError, VariableError,
 };
+pub use failure::{CallbackError, route_callback_panics_to_tracing};
 pub use ids::{CallbackId, ObserverId, OwnerId, VariableId};
 pub use inspect::{ObserverReport, VariableReport};
 pub use manager::ObserverManager;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use hecs::Entity;
 
-use crate::callbacks::{Callback, CallbackRef};
+use crate::callbacks::{self, Callback, CallbackRef};
 use crate::change::{Change, Metadata, Notification, NotifyCounts, NotifyOutcome};
 use crate::config::Config;
 use crate::error::{
@@ -182,7 +182,51 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     where
         F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
     {
-        let key = self.store.callbacks.register(Box::new(callback));
+        let key = self.store.callbacks.register(callbacks::plain(callback));
+        CallbackId {
+            key,
+            manager: self.shared.manager,
+        }
+    }
+
+    /// Registers a shared callback that may fail: it returns `Err` instead
+    /// of panicking, and costs no unwinding. Use its id like any
+    /// [`CallbackId`] (`add_observer_with`, `add_observers`, the notifier's
+    /// forms).
+    ///
+    /// An `Err` is handed to the [`Config::on_callback_error`] handler (or a
+    /// `tracing` debug event), counted on its observer like a panic
+    /// ([`ObserverReport::errors`](crate::ObserverReport::errors), the
+    /// [`Config::quarantine_after`] rule) and in
+    /// [`TickReport::callback_errors`]; the call still counts as a delivery.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use observer_manager::{Metadata, ObserverManager};
+    ///
+    /// let mut manager = ObserverManager::<i32>::new();
+    /// let even = manager.register_fallible_callback(|n| {
+    ///     if n.new % 2 == 0 { Ok(()) } else { Err("odd") }
+    /// });
+    /// let owner = manager.owner();
+    /// manager.add_observers(even, [("a", &owner), ("b", &owner)])?;
+    /// manager.notify("a", 0, 2, Metadata::default())?;
+    /// manager.notify("b", 0, 3, Metadata::default())?;
+    /// let report = manager.tick();
+    /// assert_eq!((report.notifications, report.callback_errors), (2, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn register_fallible_callback<F, E>(&mut self, callback: F) -> CallbackId
+    where
+        F: Fn(&Notification<'_, V>) -> Result<(), E> + Send + Sync + 'static,
+        E: fmt::Display,
+    {
+        let handler = self.config.on_callback_error.clone();
+        let key = self
+            .store
+            .callbacks
+            .register(callbacks::fallible(callback, handler));
         CallbackId {
             key,
             manager: self.shared.manager,
@@ -243,7 +287,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     {
         policy.check()?;
         let variable = self.check_add(var.into(), owner)?;
-        let call: Callback<V> = Box::new(callback);
+        let call: Callback<V> = callbacks::plain(callback);
         let callback = self.store.callbacks.insert_private(call);
         Ok(self.spawn(variable, owner, callback, Some(policy)))
     }

@@ -240,7 +240,7 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
     where
         F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
     {
-        let callback = DeferredCallback::Private(Box::new(callback));
+        let callback = DeferredCallback::Private(crate::callbacks::plain(callback));
         self.defer_add(var.into(), owner, callback, Some(policy), None)
     }
 
@@ -265,7 +265,7 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
         V: Clone,
         F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
     {
-        let callback = DeferredCallback::Private(Box::new(callback));
+        let callback = DeferredCallback::Private(crate::callbacks::plain(callback));
         let prime = Change {
             variable: 0, // set by defer_add once the variable is resolved
             old: current.clone(),

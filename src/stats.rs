@@ -21,7 +21,7 @@ pub struct Stats {
     pub observers_swept: u64,
     /// Of `observers_removed`, those whose `once` policy was fulfilled.
     pub observers_finished: u64,
-    /// Observers quarantined for panicking too often (see
+    /// Observers quarantined for failing too often (see
     /// [`Config::quarantine_after`](crate::Config::quarantine_after)).
     pub observers_quarantined: u64,
     /// Observers alive now.
@@ -47,6 +47,10 @@ pub struct Stats {
     pub changes_pending: u64,
     /// Callback calls that panicked (caught; counted also in `notifications_sent`).
     pub callback_panics: u64,
+    /// Calls of fallible callbacks that returned an error (counted also in
+    /// `notifications_sent`; see
+    /// [`register_fallible_callback`](crate::ObserverManager::register_fallible_callback)).
+    pub callback_errors: u64,
     /// Deferred commands applied.
     pub commands_applied: u64,
     /// Deferred commands skipped: their owner died, or their observer or
@@ -142,6 +146,8 @@ pub struct TickReport {
     pub observers_quarantined: u64,
     /// Callback calls that panicked.
     pub callback_panics: u64,
+    /// Calls of fallible callbacks that returned an error.
+    pub callback_errors: u64,
     /// Deferred commands applied.
     pub commands_applied: u64,
     /// Deferred commands skipped (owner dead, observer or callback gone).
@@ -168,6 +174,7 @@ impl Stats {
         self.changes_coalesced += report.changes_coalesced;
         self.changes_delivered += report.changes_delivered;
         self.callback_panics += report.callback_panics;
+        self.callback_errors += report.callback_errors;
         self.commands_applied += report.commands_applied;
         self.commands_skipped += report.commands_skipped;
     }
@@ -194,7 +201,7 @@ impl fmt::Display for Stats {
             f,
             "{} ticks, {} observers ({} added, {} removed, {} swept), {} owners, {} variables; \
              changes: {} received, {} delivered, {} coalesced, {} skipped, {} pending; \
-             {} notifications ({} withheld), {} panics, {} quarantined",
+             {} notifications ({} withheld), {} panics, {} errors, {} quarantined",
             self.ticks,
             self.active_observers,
             self.observers_added,
@@ -210,6 +217,7 @@ impl fmt::Display for Stats {
             self.notifications_sent,
             self.notifications_withheld,
             self.callback_panics,
+            self.callback_errors,
             self.observers_quarantined,
         )
     }
@@ -229,7 +237,8 @@ impl fmt::Display for TickReport {
         write!(
             f,
             "tick {}: {} notifications over {} variables ({} changes delivered, {} coalesced, \
-             {} withheld), {} swept, {} panics, {} commands applied ({} skipped){}; {}",
+             {} withheld), {} swept, {} panics, {} errors, \
+             {} commands applied ({} skipped){}; {}",
             self.tick,
             self.notifications,
             self.variables_changed,
@@ -238,6 +247,7 @@ impl fmt::Display for TickReport {
             self.notifications_withheld,
             self.observers_swept,
             self.callback_panics,
+            self.callback_errors,
             self.commands_applied,
             self.commands_skipped,
             if self.full_sweep { ", full sweep" } else { "" },

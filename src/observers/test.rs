@@ -114,7 +114,7 @@ impl Rig {
         let interner = Interner::new(tag);
         let registry = Arc::new(OwnerRegistry::new(tag));
         let mut store = Store::new();
-        let key = store.callbacks.register(Box::new(|_| {}));
+        let key = store.callbacks.register(crate::callbacks::plain(|_| {}));
         let mut rig = Rig {
             store,
             owners: (0..owners).map(|_| Some(registry.spawn())).collect(),
@@ -141,9 +141,11 @@ impl Rig {
                 let private = rng.below(4) == 0;
                 let callback = if private {
                     let guard = DropCount(Arc::clone(&rig.dropped));
-                    rig.store.callbacks.insert_private(Box::new(move |_| {
-                        let _ = &guard;
-                    }))
+                    rig.store
+                        .callbacks
+                        .insert_private(crate::callbacks::plain(move |_| {
+                            let _ = &guard;
+                        }))
                 } else {
                     assert!(rig.store.callbacks.acquire(key));
                     crate::callbacks::CallbackRef::shared(key)

@@ -2,8 +2,9 @@
 //!
 //! The hot loop touches only the variable's contiguous observer slots and
 //! the callback registry: no locks, no shared atomics, no allocation, no
-//! component writes. Panics are caught per call and recorded in per-worker
-//! buffers (rayon's `fold`), merged once at the end.
+//! component writes. Failures (a fallible callback's error, a caught panic)
+//! are recorded in per-worker buffers (rayon's `fold`), merged once at the
+//! end, and reported by account.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -11,26 +12,20 @@ use hecs::Entity;
 use rayon::prelude::*;
 use smallvec::SmallVec;
 
-use crate::TRACE_TARGET;
-use crate::callbacks::{CallbackRef, Callbacks};
+use crate::callbacks::{CallbackRef, Callbacks, Outcome};
 use crate::change::{Metadata, Notification};
 use crate::config::Config;
+use crate::failure::{Failure, FailureKind, InCallbacks};
 use crate::ids::{IdScope, ObserverId, VariableId};
 use crate::queue::{Queue, Queued, metadata_of};
 use crate::systems::collect::Batch;
 use crate::variables::{Slot, Variable, Variables};
 
-/// One callback call that panicked.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Panicked {
-    pub(crate) entity: Entity,
-}
-
 /// What `dispatch` did.
 #[derive(Default)]
 pub(crate) struct Dispatched {
     pub(crate) notifications: u64,
-    pub(crate) panics: Vec<Panicked>,
+    pub(crate) failures: Vec<Failure>,
 }
 
 /// A run of work: some changes of one variable to some of its observers.
@@ -101,11 +96,11 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
         let notifications = planner.plan(variables, 0, batches, &mut jobs);
         (Lists::from_buf([jobs]), notifications)
     };
-    let mut panics = Vec::new();
+    let mut failures = Vec::new();
     let sequential = config.deterministic || notifications < config.parallel_threshold as u64;
     if sequential {
         for job in lists.iter().flatten() {
-            deliver(job, &calls, &mut panics);
+            deliver(job, &calls, &mut failures);
         }
     } else {
         let lists: Lists<'_, V> = if planned_in_parallel {
@@ -120,20 +115,20 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
             lists
                 .par_iter()
                 .flat_map(|jobs| jobs.par_iter())
-                .fold(Vec::new, |mut panics, job| {
-                    deliver(job, &calls, &mut panics);
-                    panics
+                .fold(Vec::new, |mut failures, job| {
+                    deliver(job, &calls, &mut failures);
+                    failures
                 })
                 .reduce(Vec::new, |mut a, mut b| {
                     a.append(&mut b);
                     a
                 })
         };
-        panics = in_pool(config, run);
+        failures = in_pool(config, run);
     }
     Dispatched {
         notifications,
-        panics,
+        failures,
     }
 }
 
@@ -277,8 +272,9 @@ fn split<V>(jobs: Vec<Job<'_, V>>, chunk: usize) -> Vec<Job<'_, V>> {
 /// `catch_unwind` covers a run of calls, and after a panic the run resumes
 /// with the next observer, so the no-panic path pays for one guard per run.
 /// The call under way is found from the notification itself, which names
-/// its observer, so the loops record nothing per call.
-fn deliver<V>(job: &Job<'_, V>, calls: &Calls<'_, V>, panics: &mut Vec<Panicked>) {
+/// its observer, so the loops record nothing per call but the calls that
+/// return an error.
+fn deliver<V>(job: &Job<'_, V>, calls: &Calls<'_, V>, failures: &mut Vec<Failure>) {
     let Calls {
         callbacks,
         metadata,
@@ -289,6 +285,7 @@ fn deliver<V>(job: &Job<'_, V>, calls: &Calls<'_, V>, panics: &mut Vec<Panicked>
     };
     // One callback for the whole job: looked up once, no per-call compare.
     let sole = job.sole_callback.and_then(|key| callbacks.get(key));
+    let _marked = InCallbacks::enter();
     for change in job.changes {
         // Built once per change; only the observer changes from call to call.
         let mut note = Notification {
@@ -303,47 +300,69 @@ fn deliver<V>(job: &Job<'_, V>, calls: &Calls<'_, V>, panics: &mut Vec<Panicked>
         while next < job.observers.len() {
             let rest = &job.observers[next..];
             let run = || match sole {
-                Some(call) => call_each(call.as_ref(), rest, &mut note),
-                None => call_runs(rest, callbacks, &mut note),
+                Some(call) => call_each(call.as_ref(), rest, &mut note, failures),
+                None => call_runs(rest, callbacks, &mut note, failures),
             };
-            if catch_unwind(AssertUnwindSafe(run)).is_ok() {
+            let Err(payload) = catch_unwind(AssertUnwindSafe(run)) else {
                 break;
-            }
+            };
             // Entities are unique in a roster, so this names the call.
             let entity = note.observer.entity;
             let Some(at) = rest.iter().position(|slot| slot.entity == entity) else {
                 debug_assert!(false, "a panicking call named no observer of its job");
                 break;
             };
-            report_panic(job.name, note.observer);
-            panics.push(Panicked { entity });
+            failures.push(Failure {
+                entity,
+                variable: job.variable.index,
+                kind: FailureKind::panic(payload),
+            });
             next += at + 1;
         }
     }
 }
 
-/// Emits the `tracing` warning for a caught panic.
-pub(crate) fn report_panic(variable: &str, observer: ObserverId) {
-    tracing::warn!(target: TRACE_TARGET, variable, observer = ?observer, "callback panicked");
+/// Records a call that returned an error: out of the loops' way, since
+/// most calls do not.
+#[cold]
+#[inline(never)]
+fn record_error(failures: &mut Vec<Failure>, entity: Entity, variable: u32) {
+    failures.push(Failure {
+        entity,
+        variable,
+        kind: FailureKind::Error,
+    });
 }
 
+/// A stored callback, unboxed.
+type Call<V> = dyn Fn(&Notification<'_, V>) -> Outcome + Send + Sync;
+
 /// Calls `call` for every observer in `slots`, all of which share it:
-/// the floor's loop of one load, one store and one indirect call each.
+/// the floor's loop of one load, one store and one indirect call each,
+/// plus a test of the returned word.
 fn call_each<V>(
-    call: &(dyn Fn(&Notification<'_, V>) + Send + Sync),
+    call: &Call<V>,
     slots: &[Slot],
     note: &mut Notification<'_, V>,
+    failures: &mut Vec<Failure>,
 ) {
     for slot in slots {
         // Manager tag and epoch are the job's: only the entity changes.
         note.observer.entity = slot.entity;
-        call(note);
+        if call(note).is_err() {
+            record_error(failures, slot.entity, note.variable.index);
+        }
     }
 }
 
 /// Calls every observer in `slots` through its own callback. Consecutive
 /// observers sharing a callback reuse its lookup.
-fn call_runs<V>(slots: &[Slot], callbacks: &Callbacks<V>, note: &mut Notification<'_, V>) {
+fn call_runs<V>(
+    slots: &[Slot],
+    callbacks: &Callbacks<V>,
+    note: &mut Notification<'_, V>,
+    failures: &mut Vec<Failure>,
+) {
     let mut index = 0;
     while let Some(head) = slots.get(index) {
         let key = head.callback;
@@ -354,10 +373,12 @@ fn call_runs<V>(slots: &[Slot], callbacks: &Callbacks<V>, note: &mut Notificatio
             continue;
         };
         // Unboxed once per run, so the loop calls through registers.
-        let call: &(dyn Fn(&Notification<'_, V>) + Send + Sync) = call.as_ref();
+        let call: &Call<V> = call.as_ref();
         for slot in run {
             note.observer.entity = slot.entity;
-            call(note);
+            if call(note).is_err() {
+                record_error(failures, slot.entity, note.variable.index);
+            }
             index += 1;
         }
     }

@@ -33,7 +33,8 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
         tick,
         notifications = Empty,
         swept = Empty,
-        panics = Empty
+        panics = Empty,
+        errors = Empty
     );
     let _entered = span.enter();
     let mut report = TickReport {
@@ -118,7 +119,7 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
         let (changes, batches) = (&m.scratch.changes, &m.scratch.batches);
         policies::deliver_policed(&mut m.store, changes, batches, tick, ids, &mut policed);
         dispatched.notifications += policed.notifications;
-        dispatched.panics.extend(policed.panics);
+        dispatched.failures.extend(policed.failures);
         report.notifications_withheld = policed.withheld;
         m.scratch.finished = policed.finished;
         tracing::debug!(
@@ -133,18 +134,21 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
 
     {
         let _s = tracing::debug_span!(target: TRACE_TARGET, "account").entered();
+        let ids = m.id_scope();
         let accounted = account::account(
             &mut m.store,
             &mut m.scratch.changes,
-            &dispatched.panics,
+            dispatched.failures,
             &m.scratch.finished,
             m.config.quarantine_after,
+            ids,
         );
         m.scratch.finished.clear();
         report.observers_quarantined = accounted.quarantined;
         report.observers_finished = accounted.finished;
         report.notifications = dispatched.notifications;
-        report.callback_panics = dispatched.panics.len() as u64;
+        report.callback_panics = accounted.panics;
+        report.callback_errors = accounted.errors;
         m.totals.absorb(&report);
         if m.store.release_storage_if_empty() {
             m.scratch.release_storage();
@@ -156,5 +160,6 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
     span.record("notifications", report.notifications);
     span.record("swept", report.observers_swept);
     span.record("panics", report.callback_panics);
+    span.record("errors", report.callback_errors);
     report
 }

@@ -12,12 +12,12 @@ use smallvec::SmallVec;
 
 use crate::callbacks::{CallbackRef, Callbacks};
 use crate::change::{Change, Metadata, Notification};
+use crate::failure::{Failure, FailureKind, InCallbacks};
 use crate::ids::{IdScope, ObserverId, VariableId};
 use crate::observers::Store;
 use crate::policy::{Pending, Policed};
 use crate::queue::{Queue, Queued, metadata_of};
 use crate::systems::collect::Batch;
-use crate::systems::dispatch::{Panicked, report_panic};
 use crate::variables::Roster;
 
 /// A current value to deliver to one new observer at the next tick.
@@ -31,7 +31,7 @@ pub(crate) struct Primed<V> {
 pub(crate) struct PolicedOutcome {
     pub(crate) notifications: u64,
     pub(crate) withheld: u64,
-    pub(crate) panics: Vec<Panicked>,
+    pub(crate) failures: Vec<Failure>,
     /// Observers whose `once` policy is fulfilled: to be removed.
     pub(crate) finished: Vec<Entity>,
 }
@@ -318,7 +318,7 @@ fn record<V>(policed: &mut Policed<V>, tick: u64) {
     policed.last_delivery = Some(tick);
 }
 
-/// Calls the target once, isolating a panic.
+/// Calls the target once, isolating a panic; records a failure.
 fn call<V>(
     target: &Target<'_, V>,
     old: &V,
@@ -339,10 +339,15 @@ fn call<V>(
         metadata,
         observer: target.observer,
     };
-    if catch_unwind(AssertUnwindSafe(|| callback(&note))).is_err() {
-        report_panic(target.name, target.observer);
-        out.panics.push(Panicked {
-            entity: target.entity,
-        });
-    }
+    let _marked = InCallbacks::enter();
+    let kind = match catch_unwind(AssertUnwindSafe(|| callback(&note))) {
+        Ok(Ok(())) => return,
+        Ok(Err(_)) => FailureKind::Error,
+        Err(payload) => FailureKind::panic(payload),
+    };
+    out.failures.push(Failure {
+        entity: target.entity,
+        variable: target.variable.index,
+        kind,
+    });
 }

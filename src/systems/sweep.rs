@@ -52,7 +52,9 @@ mod tests {
         let variable = interner.intern(VariableRef::Name("x")).unwrap().index;
         let owner = registry.spawn();
         for _ in 0..3 {
-            let callback = store.callbacks.insert_private(Box::new(|_| {}));
+            let callback = store
+                .callbacks
+                .insert_private(crate::callbacks::plain(|_| {}));
             let spawn = Spawn {
                 variable,
                 owner: owner.key,
