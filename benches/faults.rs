@@ -7,6 +7,9 @@
 //! - `w5_panics/ten_percent_quarantined`: the same observers, with
 //!   `quarantine_after(Some(1))`; measured after the first tick has
 //!   quarantined them, so this is the steady state;
+//! - `w5_panics/ten_percent_errors`: every tenth observer's fallible
+//!   callback returns `Err` on every call (no unwinding): read against
+//!   `none` for the failures-as-values target (within 1.2x);
 //! - `w5_panics/unwind_floor`: no engine at all, only the 100k
 //!   `catch_unwind(|| panic!(..))` the `ten_percent` tick contains, spread
 //!   over rayon's threads: what any Rust engine pays for that many panics,
@@ -24,7 +27,7 @@ use rayon::prelude::*;
 
 mod common;
 
-use common::Counters;
+use common::{Counters, Fault};
 
 const VARS: usize = 10_000;
 const PER_VAR: usize = 100;
@@ -47,18 +50,33 @@ fn w5_panics(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(total));
     let cases = [
-        ("none", None, Config::default(), total),
-        ("ten_percent", Some(PANIC_EVERY), Config::default(), healthy),
+        ("none", None, Fault::Panic, Config::default(), total),
+        (
+            "ten_percent_errors",
+            Some(PANIC_EVERY),
+            Fault::Error,
+            Config::default(),
+            healthy,
+        ),
+        (
+            "ten_percent",
+            Some(PANIC_EVERY),
+            Fault::Panic,
+            Config::default(),
+            healthy,
+        ),
         (
             "ten_percent_quarantined",
             Some(PANIC_EVERY),
+            Fault::Panic,
             Config::default().quarantine_after(Some(1)),
             healthy,
         ),
     ];
-    for (name, panic_every, config, expected_calls) in cases {
+    for (name, fault_every, fault, config, expected_calls) in cases {
         let counters = Counters::new();
-        let (mut manager, ids) = common::engine(config, VARS, PER_VAR, &counters, panic_every);
+        let (mut manager, ids) =
+            common::engine_with_faults(config, VARS, PER_VAR, &counters, fault_every, fault);
         let meta = Metadata::new("bench");
         let mut round = 0u64;
         let mut tick = |round: &mut u64| {
@@ -70,7 +88,10 @@ fn w5_panics(c: &mut Criterion) {
             *round += 1;
             manager.tick()
         };
-        tick(&mut round); // quarantines the faulty observers where configured
+        let first = tick(&mut round); // quarantines the faulty observers where configured
+        if fault == Fault::Error {
+            assert_eq!(first.callback_errors, total / PANIC_EVERY as u64);
+        }
         counters.take();
         let ticks_before = round;
         group.bench_with_input(BenchmarkId::new(name, total), &total, |b, _| {

@@ -46,19 +46,47 @@ pub(crate) fn engine(
     counters: &Arc<Counters>,
     panic_every: Option<usize>,
 ) -> (ObserverManager<u64>, Vec<VariableId>) {
+    engine_with_faults(config, vars, per_var, counters, panic_every, Fault::Panic)
+}
+
+/// How the faulty observers of `engine_with_faults` fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(dead_code)] // each bench binary uses its own kinds
+pub(crate) enum Fault {
+    /// The callback panics.
+    Panic,
+    /// The callback is fallible and returns `Err`.
+    Error,
+}
+
+/// As `engine`, with every `fault_every`-th observer failing as `fault`.
+pub(crate) fn engine_with_faults(
+    config: Config,
+    vars: usize,
+    per_var: usize,
+    counters: &Arc<Counters>,
+    fault_every: Option<usize>,
+    fault: Fault,
+) -> (ObserverManager<u64>, Vec<VariableId>) {
     let mut manager = ObserverManager::<u64>::with_config(config).unwrap();
     let owner = manager.owner();
     let sink = Arc::clone(counters);
     let counting = manager.register_callback(move |_: &Notification<'_, u64>| sink.bump());
-    let panicking = manager.register_callback(|_: &Notification<'_, u64>| panic!("bench fault"));
+    let failing = match fault {
+        Fault::Panic => {
+            manager.register_callback(|_: &Notification<'_, u64>| panic!("bench fault"))
+        }
+        Fault::Error => manager
+            .register_fallible_callback(|_: &Notification<'_, u64>| Err::<(), _>("bench fault")),
+    };
     let ids: Vec<VariableId> = (0..vars)
         .map(|v| manager.variable(&format!("var{v}")).unwrap())
         .collect();
     let mut n = 0;
     for &id in &ids {
         for _ in 0..per_var {
-            let faulty = panic_every.is_some_and(|every| n % every == 0);
-            let callback = if faulty { panicking } else { counting };
+            let faulty = fault_every.is_some_and(|every| n % every == 0);
+            let callback = if faulty { failing } else { counting };
             manager.add_observer_with(id, &owner, callback).unwrap();
             n += 1;
         }
