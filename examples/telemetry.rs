@@ -36,9 +36,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         )
         .with(Targets::new().with_target(TRACE_TARGET, Level::DEBUG))
         .init();
-    // The process's panic hook still runs for a caught callback panic;
-    // silence it so the output shows the engine's own `warn` event.
-    std::panic::set_hook(Box::new(|_| {}));
+    // Callback panics go to `tracing` (the engine's `warn` event, with the
+    // panic's message and location) instead of the panic hook; any other
+    // panic in this program still reaches the default hook.
+    observer_manager::route_callback_panics_to_tracing();
 
     let mut manager = ObserverManager::<u64>::new();
     let owner = manager.owner();
