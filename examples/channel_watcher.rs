@@ -2,8 +2,9 @@
 //!
 //! A consumer thread reads a bounded watcher of `price` while producer
 //! threads report changes and the main thread ticks. A second, tiny watcher
-//! is never read, to show the drop policy: a full channel never blocks the
-//! tick; the overflow is dropped and counted. Dropping a watcher ends its
+//! is never read, to show the eviction policy: a full watcher never blocks
+//! the tick; it evicts its oldest notification for the newest, so the latest
+//! value always arrives, and counts what it evicted. Dropping a watcher ends its
 //! observer: the next tick sweeps it.
 //!
 //! ```text
@@ -25,7 +26,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // Room for every change: the reader sees all of them.
     let watcher = manager.watch("price", (PRODUCERS * CHANGES_EACH) as usize)?;
-    // Room for 8: the rest of each burst is dropped and counted.
+    // Room for 8: the oldest of each burst are evicted and counted.
     let laggard = manager.watch("price", 8)?;
 
     let consumer = thread::spawn(move || {
@@ -58,10 +59,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         "tick {}: {} changes delivered, {} notifications",
         report.tick, report.changes_delivered, report.notifications
     );
+    let waiting: Vec<u64> = laggard.try_iter().map(|n| n.new).collect();
     println!(
-        "laggard (capacity 8): {} waiting, {} dropped",
-        laggard.try_iter().count(),
-        laggard.dropped()
+        "laggard (capacity 8): {} waiting, the last {:?}; {} evicted (tick report: {})",
+        waiting.len(),
+        waiting.last(),
+        laggard.dropped(),
+        report.watcher_notifications_dropped
     );
 
     drop(laggard);

@@ -13,7 +13,7 @@ use std::error::Error;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use observer_manager::{Metadata, ObserverManager, Schedule, TickDriver};
+use observer_manager::{Capacity, Metadata, ObserverManager, Schedule, TickDriver};
 
 fn main() -> Result<(), Box<dyn Error>> {
     on_demand()?;
@@ -26,7 +26,7 @@ fn on_demand() -> Result<(), Box<dyn Error>> {
     let driver = TickDriver::spawn(ObserverManager::<i32>::new(), Schedule::OnDemand)?;
     let notifier = driver.notifier();
     // Registered at once, on the driver thread.
-    let watcher = driver.with_manager(|manager| manager.watch_unbounded("door"))??;
+    let watcher = driver.with_manager(|manager| manager.watch("door", Capacity::Unbounded))??;
 
     let started = Instant::now();
     let printer = thread::spawn(move || {

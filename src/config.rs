@@ -118,10 +118,18 @@ impl Config {
 
     /// Deterministic mode: callbacks are called in the same order on every
     /// run for the same inputs (the same registrations, removals and
-    /// notifications in the same order), whatever the thread count. It
-    /// dispatches on the tick thread: variables in id order, each variable's
-    /// observers in index order, each observer's changes in submission
-    /// order. The cost is the parallel speed-up (see `docs/performance.md`).
+    /// notifications in the same order), whatever the thread count. Each
+    /// tick dispatches on the tick thread, in this order:
+    ///
+    /// 1. primed observers' current values, in registration order;
+    /// 2. variable by variable, in id order: each change, in submission
+    ///    order, goes to every observer of its variable (in index order)
+    ///    before the next change goes to any;
+    /// 3. observers with a [`Policy`](crate::Policy) other than every change,
+    ///    variable by variable in id order, observer by observer, each
+    ///    observer's changes in submission order.
+    ///
+    /// The cost is the parallel speed-up (see `docs/performance.md`).
     /// Default `false`.
     pub fn deterministic(mut self, on: bool) -> Self {
         self.deterministic = on;

@@ -126,7 +126,7 @@ mod systems;
 mod variables;
 
 pub use change::{Metadata, Notification, NotifyCounts, NotifyOutcome, SessionId};
-pub use channel::{OwnedNotification, WatchError, Watcher};
+pub use channel::{Capacity, OwnedNotification, WatchError, WatchIter, WatchTryIter, Watcher};
 pub use config::Config;
 pub use driver::{
     DRAIN_TICK_LIMIT, DriverError, ON_DEMAND_POLL_INTERVAL, Schedule, SpawnDriverError,

@@ -124,6 +124,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
                 inbox: Inbox::new(config.inbox_capacity),
                 interner: Interner::new(manager),
                 owners: Arc::new(OwnerRegistry::new(manager)),
+                watcher_evictions: Arc::default(),
             }),
             store: Store::new(),
             config,

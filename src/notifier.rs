@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use crate::Notification;
 use crate::change::{Change, Metadata, NotifyCounts, NotifyOutcome};
@@ -20,6 +21,9 @@ pub(crate) struct Shared<V> {
     pub(crate) inbox: Inbox<V>,
     pub(crate) interner: Interner,
     pub(crate) owners: Arc<OwnerRegistry>,
+    /// Notifications that full bounded watchers evicted unread since the
+    /// last tick took the count; each watcher's feed adds to it.
+    pub(crate) watcher_evictions: Arc<AtomicU64>,
 }
 
 /// A handle for reporting changes from any thread, callbacks included.

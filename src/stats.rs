@@ -29,7 +29,13 @@ pub struct Stats {
     /// Owners alive now.
     pub live_owners: u64,
     /// Callback calls made (each delivery of one change to one observer).
+    /// A channel watcher's delivery counts here when it enters the channel;
+    /// if a full watcher later evicts it unread, it is counted again in
+    /// `watcher_notifications_dropped`.
     pub notifications_sent: u64,
+    /// Notifications that full bounded channel watchers evicted unread to
+    /// make room for newer ones (see [`Watcher`](crate::Watcher)).
+    pub watcher_notifications_dropped: u64,
     /// Changes a policy held back from an observer, or merged away for it
     /// (see [`Policy`](crate::Policy)).
     pub notifications_withheld: u64,
@@ -136,6 +142,9 @@ pub struct TickReport {
     pub variables_changed: u64,
     /// Callback calls made.
     pub notifications: u64,
+    /// Notifications that full bounded channel watchers evicted unread in
+    /// this tick, to make room for newer ones.
+    pub watcher_notifications_dropped: u64,
     /// Changes a policy held back from an observer, or merged away for it.
     pub notifications_withheld: u64,
     /// Observers despawned because their owner died.
@@ -167,6 +176,7 @@ impl Stats {
         self.observers_finished += report.observers_finished;
         self.observers_quarantined += report.observers_quarantined;
         self.notifications_sent += report.notifications;
+        self.watcher_notifications_dropped += report.watcher_notifications_dropped;
         self.notifications_withheld += report.notifications_withheld;
         self.cleanup_runs += u64::from(report.full_sweep);
         self.changes_received += report.changes_received;
@@ -201,7 +211,8 @@ impl fmt::Display for Stats {
             f,
             "{} ticks, {} observers ({} added, {} removed, {} swept), {} owners, {} variables; \
              changes: {} received, {} delivered, {} coalesced, {} skipped, {} pending; \
-             {} notifications ({} withheld), {} panics, {} errors, {} quarantined",
+             {} notifications ({} withheld), {} panics, {} errors, {} quarantined, \
+             {} evicted by full watchers",
             self.ticks,
             self.active_observers,
             self.observers_added,
@@ -219,6 +230,7 @@ impl fmt::Display for Stats {
             self.callback_panics,
             self.callback_errors,
             self.observers_quarantined,
+            self.watcher_notifications_dropped,
         )
     }
 }
@@ -237,7 +249,7 @@ impl fmt::Display for TickReport {
         write!(
             f,
             "tick {}: {} notifications over {} variables ({} changes delivered, {} coalesced, \
-             {} withheld), {} swept, {} panics, {} errors, \
+             {} withheld, {} evicted by full watchers), {} swept, {} panics, {} errors, \
              {} commands applied ({} skipped){}; {}",
             self.tick,
             self.notifications,
@@ -245,6 +257,7 @@ impl fmt::Display for TickReport {
             self.changes_delivered,
             self.changes_coalesced,
             self.notifications_withheld,
+            self.watcher_notifications_dropped,
             self.observers_swept,
             self.callback_panics,
             self.callback_errors,

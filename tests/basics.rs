@@ -643,3 +643,26 @@ fn zero_is_refused_with_a_typed_error_for_every_setting_that_counts_ticks_or_pan
             .contains("every(0)")
     );
 }
+
+#[test]
+fn deterministic_mode_sends_each_change_to_every_observer_before_the_next() -> TestResult {
+    let mut manager = ObserverManager::<i64>::with_config(Config::default().deterministic(true))?;
+    let owner = manager.owner();
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let mut observers = Vec::new();
+    for _ in 0..3 {
+        let calls = Arc::clone(&calls);
+        observers.push(manager.add_observer("x", &owner, move |n| {
+            calls.lock().unwrap().push((*n.new, n.observer));
+        })?);
+    }
+    for step in 0..3 {
+        manager.notify("x", step, step + 1, Metadata::default())?;
+    }
+    manager.tick();
+    let expected: Vec<(i64, ObserverId)> = (1..=3)
+        .flat_map(|new| observers.iter().map(move |&o| (new, o)))
+        .collect();
+    assert_eq!(*calls.lock().unwrap(), expected);
+    Ok(())
+}

@@ -7,7 +7,8 @@ use std::thread;
 use std::time::Duration;
 
 use observer_manager::{
-    Config, Metadata, ObserverManager, OwnedNotification, VariableError, WatchError, Watcher,
+    Capacity, Config, Metadata, ObserverManager, OwnedNotification, VariableError, WatchError,
+    Watcher,
 };
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -36,8 +37,8 @@ fn news(watcher: &Watcher<i64>) -> Vec<i64> {
 #[test]
 fn watcher_receives_every_change_in_submission_order() -> TestResult {
     let mut manager = ObserverManager::<i64>::new();
-    let watcher = manager.watch_unbounded("x")?;
-    let other = manager.watch_unbounded("y")?;
+    let watcher = manager.watch("x", Capacity::Unbounded)?;
+    let other = manager.watch("y", Capacity::Unbounded)?;
     notify_run(&manager, "x", CHANGES)?;
     manager.notify("y", 5, 6, meta())?;
 
@@ -111,7 +112,7 @@ fn dropped_watcher_is_swept_by_the_first_tick_after_the_drop() -> TestResult {
 #[test]
 fn dropped_watcher_is_swept_even_without_changes() -> TestResult {
     let mut manager = ObserverManager::<i64>::new();
-    drop(manager.watch_unbounded("quiet")?);
+    drop(manager.watch("quiet", Capacity::Unbounded)?);
     assert_eq!(manager.tick().observers_swept, 1);
     assert_eq!(manager.stats().active_observers, 0);
     assert_eq!(manager.stats().live_owners, 0);
@@ -119,24 +120,72 @@ fn dropped_watcher_is_swept_even_without_changes() -> TestResult {
 }
 
 #[test]
-fn full_bounded_watcher_drops_and_counts_without_blocking_the_tick() -> TestResult {
-    const CAPACITY: usize = 3;
+fn full_bounded_watcher_evicts_the_oldest_and_counts_without_blocking_the_tick() -> TestResult {
+    const CAPACITY: usize = 4;
     let mut manager = ObserverManager::<i64>::new();
     let watcher = manager.watch("x", CAPACITY)?;
-    assert_eq!(watcher.capacity(), Some(CAPACITY));
+    assert_eq!(watcher.capacity(), Capacity::Bounded(CAPACITY));
     notify_run(&manager, "x", 10)?;
 
-    // Nobody reads: were the tick to block on the full channel, this would hang.
+    // Nobody reads: were the tick to block on the full queue, this would hang.
     let report = manager.tick();
     assert_eq!(report.notifications, 10, "every call is made and counted");
-    assert_eq!(watcher.dropped(), 10 - CAPACITY as u64);
-    assert_eq!(news(&watcher), [1, 2, 3], "the first ones, in order");
+    assert_eq!(report.watcher_notifications_dropped, 6);
+    assert_eq!(watcher.dropped(), 6);
+    assert_eq!(news(&watcher), [7, 8, 9, 10], "the latest ones, in order");
 
-    // With room again, later changes arrive; the gap stays counted.
+    // With room again, later changes arrive; the evictions stay counted.
     manager.notify("x", 10, 11, meta())?;
-    manager.tick();
+    let report = manager.tick();
+    assert_eq!(report.watcher_notifications_dropped, 0);
     assert_eq!(news(&watcher), [11]);
-    assert_eq!(watcher.dropped(), 7);
+    assert_eq!(watcher.dropped(), 6);
+    assert_eq!(manager.stats().watcher_notifications_dropped, 6);
+    Ok(())
+}
+
+#[test]
+fn a_lagging_reader_ends_on_the_latest_value() -> TestResult {
+    const CHANGES: i64 = 2_000;
+    let mut manager = ObserverManager::<i64>::new();
+    let watcher = manager.watch("x", 16)?;
+    let mut read = Vec::new();
+    // One change per tick; the reader takes one notification every 7 ticks.
+    for step in 0..CHANGES {
+        manager.notify("x", step, step + 1, meta())?;
+        manager.tick();
+        if step % 7 == 0 {
+            read.extend(watcher.try_recv().ok().map(|n| n.new));
+        }
+    }
+    read.extend(watcher.try_iter().map(|n| n.new));
+    assert_eq!(
+        read.last(),
+        Some(&CHANGES),
+        "the reader ends on the last change"
+    );
+    assert!(read.windows(2).all(|w| w[0] < w[1]), "in order, no repeats");
+    let dropped = CHANGES as u64 - read.len() as u64;
+    assert!(dropped > 0, "the reader lagged");
+    assert_eq!(
+        watcher.dropped(),
+        dropped,
+        "every missing change is counted"
+    );
+    assert_eq!(manager.stats().watcher_notifications_dropped, dropped);
+    Ok(())
+}
+
+#[test]
+fn an_unbounded_watcher_never_evicts() -> TestResult {
+    let mut manager = ObserverManager::<i64>::new();
+    let watcher = manager.watch("x", Capacity::Unbounded)?;
+    notify_run(&manager, "x", 1_000)?;
+    assert_eq!(manager.tick().watcher_notifications_dropped, 0);
+    assert_eq!(watcher.len(), 1_000);
+    assert_eq!(watcher.try_iter().count(), 1_000);
+    assert!(watcher.is_empty());
+    assert_eq!(watcher.dropped(), 0);
     Ok(())
 }
 
@@ -189,7 +238,7 @@ fn notifier_watch_is_registered_at_the_next_tick() -> TestResult {
 #[test]
 fn notifier_watch_dropped_before_the_tick_is_skipped() -> TestResult {
     let mut manager = ObserverManager::<i64>::new();
-    drop(manager.notifier().watch_unbounded("x")?);
+    drop(manager.notifier().watch("x", Capacity::Unbounded)?);
     let report = manager.tick();
     assert_eq!(report.commands_skipped, 1);
     assert_eq!(manager.total_observers(), 0);
@@ -234,7 +283,7 @@ fn watch_refuses_bad_requests_and_registers_nothing() -> TestResult {
     let mut manager = ObserverManager::<i64>::new();
     assert_eq!(manager.watch("x", 0).unwrap_err(), WatchError::ZeroCapacity);
     assert_eq!(
-        manager.watch_unbounded("").unwrap_err(),
+        manager.watch("", Capacity::Unbounded).unwrap_err(),
         WatchError::Variable(VariableError::EmptyName)
     );
     let foreign = ObserverManager::<i64>::new().variable("x")?;
@@ -264,7 +313,7 @@ fn owned_notification_from_a_callback_matches_the_watchers() -> TestResult {
     manager.add_observer("s", &owner, move |n| {
         sink.lock().unwrap().push(OwnedNotification::from(n));
     })?;
-    let watcher = manager.watch_unbounded("s")?;
+    let watcher = manager.watch("s", Capacity::Unbounded)?;
     manager.notify("s", "a".to_owned(), "b".to_owned(), meta())?;
     manager.tick();
 

@@ -8,7 +8,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use observer_manager::{
-    DriverError, Metadata, NotifyError, ObserverManager, Owner, Schedule, SpawnFailure, TickDriver,
+    Capacity, DriverError, Metadata, NotifyError, ObserverManager, Owner, Schedule, SpawnFailure,
+    TickDriver,
 };
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -165,7 +166,7 @@ fn shutdown_applies_deferred_registrations_and_watchers() -> TestResult {
         Schedule::FixedRate(Duration::from_secs(3_600)),
     )?;
     let notifier = driver.notifier();
-    let watcher = notifier.watch_unbounded("x")?;
+    let watcher = notifier.watch("x", Capacity::Unbounded)?;
     notifier.notify("x", 1, 2, meta())?;
     let stats = driver.shutdown()?;
     assert_eq!(stats.commands_applied, 1);

@@ -8,8 +8,8 @@ use std::thread;
 use std::time::SystemTime;
 
 use observer_manager::{
-    MAX_VARIABLE_NAME_LEN, Metadata, Notification, ObserverManager, Owner, Policy, SessionId,
-    SessionStore, StoreError, VariableError,
+    Capacity, MAX_VARIABLE_NAME_LEN, Metadata, Notification, ObserverManager, Owner, Policy,
+    SessionId, SessionStore, StoreError, VariableError,
 };
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -364,7 +364,7 @@ fn variable_ids_and_names_are_the_managers() -> TestResult {
     assert_eq!(store.variable(SessionId(7), "hp")?, id, "cached on set");
     manager.tick();
 
-    let watcher = manager.watch_unbounded(id)?;
+    let watcher = manager.watch(id, Capacity::Unbounded)?;
     store.set(SessionId(7), "hp", 4)?;
     manager.tick();
     let n = watcher.try_recv()?;

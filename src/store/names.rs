@@ -37,11 +37,11 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> SessionStore<V> {
     /// # Examples
     ///
     /// ```
-    /// use observer_manager::{Metadata, ObserverManager, SessionId, SessionStore};
+    /// use observer_manager::{Capacity, Metadata, ObserverManager, SessionId, SessionStore};
     ///
     /// let mut manager = ObserverManager::<Option<u32>>::new();
     /// let store = SessionStore::new(manager.notifier());
-    /// let watcher = manager.watch_unbounded(store.variable(SessionId(3), "level")?)?;
+    /// let watcher = manager.watch(store.variable(SessionId(3), "level")?, Capacity::Unbounded)?;
     /// store.set(SessionId(3), "level", 2)?;
     /// manager.tick();
     /// assert_eq!(watcher.try_recv()?.new, Some(2));

@@ -29,11 +29,11 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> SessionStore<V> {
     /// # Examples
     ///
     /// ```
-    /// use observer_manager::{ObserverManager, SessionId, SessionStore};
+    /// use observer_manager::{Capacity, ObserverManager, SessionId, SessionStore};
     ///
     /// let mut manager = ObserverManager::<Option<&'static str>>::new();
     /// let store = SessionStore::new(manager.notifier());
-    /// let watcher = manager.watch_unbounded("5/mood")?;
+    /// let watcher = manager.watch("5/mood", Capacity::Unbounded)?;
     /// assert_eq!(store.set(SessionId(5), "mood", "calm")?, None);
     /// assert_eq!(store.set(SessionId(5), "mood", "busy")?, Some("calm"));
     /// manager.tick();
@@ -133,11 +133,11 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> SessionStore<V> {
     /// # Examples
     ///
     /// ```
-    /// use observer_manager::{ObserverManager, SessionId, SessionStore};
+    /// use observer_manager::{Capacity, ObserverManager, SessionId, SessionStore};
     ///
     /// let mut manager = ObserverManager::<Option<i32>>::new();
     /// let store = SessionStore::new(manager.notifier());
-    /// let watcher = manager.watch_unbounded("9/x")?;
+    /// let watcher = manager.watch("9/x", Capacity::Unbounded)?;
     /// store.set(SessionId(9), "x", 1)?;
     /// store.set(SessionId(9), "y", 2)?;
     ///

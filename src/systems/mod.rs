@@ -10,6 +10,7 @@ mod dispatch;
 mod policies;
 mod sweep;
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use tracing::field::Empty;
@@ -147,6 +148,8 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
         report.observers_quarantined = accounted.quarantined;
         report.observers_finished = accounted.finished;
         report.notifications = dispatched.notifications;
+        report.watcher_notifications_dropped =
+            m.shared.watcher_evictions.swap(0, Ordering::Relaxed);
         report.callback_panics = accounted.panics;
         report.callback_errors = accounted.errors;
         m.totals.absorb(&report);

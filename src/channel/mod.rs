@@ -1,18 +1,21 @@
 //! Channel watchers: observe a variable through a channel instead of a callback.
 //!
 //! A watcher is an ordinary observer whose callback clones each change into
-//! an [`OwnedNotification`] and sends it down a `std::sync::mpsc` channel.
-//! The receiving end, [`Watcher`], holds the observer's own [`Owner`], so
-//! dropping the watcher kills that owner and the next tick sweeps the
+//! an [`OwnedNotification`] and pushes it into a queue ([`ring`]) that, when
+//! bounded and full, evicts its oldest item: the newest change always gets
+//! in. The receiving end, [`Watcher`], holds the observer's own [`Owner`],
+//! so dropping the watcher kills that owner and the next tick sweeps the
 //! observer, exactly like any other dead owner's.
+
+mod ring;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{
-    self, Receiver, RecvError, RecvTimeoutError, SyncSender, TryRecvError, TrySendError,
-};
+use std::sync::mpsc::{RecvError, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use ring::{Pushed, Ring};
 
 use crate::change::{Metadata, Notification};
 use crate::error::{AddObserverError, VariableError};
@@ -30,10 +33,10 @@ use crate::variables::VariableRef;
 /// # Examples
 ///
 /// ```
-/// use observer_manager::{Metadata, ObserverManager, OwnedNotification};
+/// use observer_manager::{Capacity, Metadata, ObserverManager, OwnedNotification};
 ///
 /// let mut manager = ObserverManager::<i32>::new();
-/// let watcher = manager.watch_unbounded("hp")?;
+/// let watcher = manager.watch("hp", Capacity::Unbounded)?;
 /// manager.notify("hp", 10, 7, Metadata::new("combat"))?;
 /// manager.tick();
 ///
@@ -79,7 +82,7 @@ pub enum WatchError {
     /// The variable was rejected.
     Variable(VariableError),
     /// A bounded watcher needs room for at least one notification; use
-    /// `watch_unbounded` for no bound.
+    /// [`Capacity::Unbounded`] for no bound.
     ZeroCapacity,
     /// The manager was dropped (deferred registration through a `Notifier`).
     ManagerDropped,
@@ -110,13 +113,48 @@ impl From<VariableError> for WatchError {
     }
 }
 
+/// How many notifications a [`Watcher`] holds while its reader lags.
+///
+/// A `usize` converts to [`Capacity::Bounded`], so `watch(var, 16)` opens a
+/// bounded watcher.
+///
+/// | | `Bounded(n)` | `Unbounded` |
+/// |---|---|---|
+/// | memory | at most `n` notifications, allocated up front | grows while the reader lags |
+/// | reader too slow | the oldest waiting notification is evicted and counted; the newest always arrives | nothing lost |
+/// | tick cost per delivery | clone + push | clone + push (may allocate) |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Capacity {
+    /// At most this many waiting notifications (at least 1); when full, the
+    /// oldest is evicted for the newest.
+    Bounded(usize),
+    /// No bound: nothing is ever evicted.
+    Unbounded,
+}
+
+impl From<usize> for Capacity {
+    fn from(bound: usize) -> Self {
+        Capacity::Bounded(bound)
+    }
+}
+
+impl Capacity {
+    /// The bound, checked: `None` when unbounded.
+    fn checked(self) -> Result<Option<usize>, WatchError> {
+        match self {
+            Capacity::Bounded(0) => Err(WatchError::ZeroCapacity),
+            Capacity::Bounded(bound) => Ok(Some(bound)),
+            Capacity::Unbounded => Ok(None),
+        }
+    }
+}
+
 /// The receiving end of a channel watcher: the notifications of one
 /// variable, as owned values, in delivery order.
 ///
-/// Open one with [`ObserverManager::watch`] (bounded) or
-/// [`ObserverManager::watch_unbounded`], or from any thread with
-/// [`Notifier::watch`] and [`Notifier::watch_unbounded`]. It is `Send`, so
-/// it can be moved to the thread that consumes it.
+/// Open one with [`ObserverManager::watch`], or from any thread with
+/// [`Notifier::watch`]. It is `Send`, so it can be moved to the thread that
+/// consumes it.
 ///
 /// # Delivery
 ///
@@ -126,10 +164,14 @@ impl From<VariableError> for WatchError {
 ///   tick and receives that tick's changes, including those queued before it.
 /// - **Order**: one [`OwnedNotification`] per change, in submission order,
 ///   as the callback of any observer would see them.
-/// - **Bounded and full**: a tick never blocks on a watcher. When a bounded
-///   watcher's channel is full, the notification is dropped and counted in
-///   [`dropped`](Self::dropped); the ones after it are delivered as room
-///   frees up, so the stream has a gap but stays in order.
+/// - **Bounded and full: the latest value always arrives.** A tick never
+///   blocks on a watcher. When a [`Capacity::Bounded`] watcher is full, the
+///   oldest waiting notification is evicted to make room for the new one,
+///   and counted in [`dropped`](Self::dropped) and in the manager's
+///   [`TickReport::watcher_notifications_dropped`](crate::TickReport::watcher_notifications_dropped)
+///   and [`Stats::watcher_notifications_dropped`](crate::Stats::watcher_notifications_dropped).
+///   What the reader gets stays in order and always ends with the last
+///   change delivered.
 /// - **End of stream**: [`recv`](Self::recv) fails, and iteration ends, once
 ///   the observer is gone and everything sent is read: after
 ///   [`ObserverManager::remove_observer`] with [`observer`](Self::observer),
@@ -147,26 +189,21 @@ impl From<VariableError> for WatchError {
 ///
 /// # Bounded or unbounded
 ///
-/// | | `watch(var, capacity)` | `watch_unbounded(var)` |
-/// |---|---|---|
-/// | memory | at most `capacity` notifications | grows while the reader lags |
-/// | reader too slow | notifications dropped and counted | nothing lost |
-/// | tick cost per delivery | clone + `try_send` | clone + `send` (may allocate) |
-///
 /// ```
-/// use observer_manager::{Metadata, ObserverManager};
+/// use observer_manager::{Capacity, Metadata, ObserverManager};
 ///
 /// let mut manager = ObserverManager::<u32>::new();
 /// let bounded = manager.watch("level", 2)?;
-/// let unbounded = manager.watch_unbounded("level")?;
+/// let unbounded = manager.watch("level", Capacity::Unbounded)?;
 /// for level in 1..=5 {
 ///     manager.notify("level", level - 1, level, Metadata::new("doc"))?;
 /// }
-/// manager.tick(); // never blocks, even though `bounded` is full
+/// let report = manager.tick(); // never blocks, even though `bounded` is full
 ///
-/// let firsts: Vec<u32> = bounded.try_iter().map(|n| n.new).collect();
-/// assert_eq!(firsts, [1, 2]);
+/// let latest: Vec<u32> = bounded.try_iter().map(|n| n.new).collect();
+/// assert_eq!(latest, [4, 5]); // the oldest were evicted, the newest kept
 /// assert_eq!(bounded.dropped(), 3);
+/// assert_eq!(report.watcher_notifications_dropped, 3);
 /// assert_eq!(unbounded.try_iter().count(), 5);
 /// assert_eq!(unbounded.dropped(), 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -187,36 +224,31 @@ impl From<VariableError> for WatchError {
 ///
 /// # Costs
 ///
-/// Each delivery clones `old`, `new` and the metadata and sends one
-/// message; the variable's name is shared per watcher. A watcher is one
-/// observer, one owner and one channel: a few hundred bytes plus, when
+/// Each delivery clones `old`, `new` and the metadata and takes one
+/// uncontended lock; the variable's name is shared per watcher. A watcher
+/// is one observer, one owner and one queue: a few hundred bytes plus, when
 /// bounded, room for `capacity` notifications allocated up front.
 pub struct Watcher<V> {
     /// The observer's owner. Declared first, so it is dropped (killed)
-    /// before the receiver: the observer is dead by the time its channel
-    /// closes, and the next tick sweeps it.
+    /// right after the queue stops reading: the observer is dead by then,
+    /// and the next tick sweeps it.
     owner: Owner,
-    receiver: Receiver<OwnedNotification<V>>,
+    queue: Arc<Ring<OwnedNotification<V>>>,
     state: Arc<WatchState>,
     variable: VariableId,
-    /// `None` when unbounded.
-    capacity: Option<usize>,
+    capacity: Capacity,
+    /// The queue is read by one thread: a `Watcher` is `Send` but not `Sync`.
+    _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
 }
 
 /// What a watcher and its callback share.
 #[derive(Default)]
 struct WatchState {
-    /// Notifications dropped because the bounded channel was full.
+    /// Notifications evicted unread because the bounded queue was full.
     dropped: AtomicU64,
     /// Set at registration (through the manager) or first delivery (through
     /// a notifier); never changes after.
     observer: OnceLock<ObserverId>,
-}
-
-/// The sending end, held by the observer's callback.
-enum Sender<V> {
-    Bounded(SyncSender<OwnedNotification<V>>),
-    Unbounded(mpsc::Sender<OwnedNotification<V>>),
 }
 
 impl<V> Watcher<V> {
@@ -227,7 +259,7 @@ impl<V> Watcher<V> {
     /// [`RecvError`] once the observer is gone (removed, or the manager
     /// dropped) and every notification sent before is read.
     pub fn recv(&self) -> Result<OwnedNotification<V>, RecvError> {
-        self.receiver.recv()
+        self.queue.recv()
     }
 
     /// The next notification, if one is waiting.
@@ -237,7 +269,7 @@ impl<V> Watcher<V> {
     /// [`TryRecvError::Empty`] if none is waiting;
     /// [`TryRecvError::Disconnected`] as [`recv`](Self::recv) fails.
     pub fn try_recv(&self) -> Result<OwnedNotification<V>, TryRecvError> {
-        self.receiver.try_recv()
+        self.queue.try_recv()
     }
 
     /// Waits at most `timeout` for the next notification.
@@ -250,22 +282,32 @@ impl<V> Watcher<V> {
         &self,
         timeout: Duration,
     ) -> Result<OwnedNotification<V>, RecvTimeoutError> {
-        self.receiver.recv_timeout(timeout)
+        self.queue.recv_timeout(timeout)
     }
 
     /// A blocking iterator that ends when the observer is gone.
-    pub fn iter(&self) -> mpsc::Iter<'_, OwnedNotification<V>> {
-        self.receiver.iter()
+    pub fn iter(&self) -> WatchIter<'_, V> {
+        WatchIter { watcher: self }
     }
 
     /// An iterator over the notifications waiting now; it never blocks.
-    pub fn try_iter(&self) -> mpsc::TryIter<'_, OwnedNotification<V>> {
-        self.receiver.try_iter()
+    pub fn try_iter(&self) -> WatchTryIter<'_, V> {
+        WatchTryIter { watcher: self }
     }
 
-    /// Notifications dropped because this bounded watcher was full when a
-    /// tick delivered them; always zero when unbounded. A reading that a
-    /// tick running on another thread may raise at once.
+    /// Notifications waiting to be read now.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether no notification is waiting now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Notifications evicted unread because this bounded watcher was full
+    /// when a newer one arrived; always zero when unbounded. A reading that
+    /// a tick running on another thread may raise at once.
     pub fn dropped(&self) -> u64 {
         self.state.dropped.load(Ordering::Relaxed)
     }
@@ -288,15 +330,62 @@ impl<V> Watcher<V> {
         self.owner.id()
     }
 
-    /// The channel's capacity; `None` when unbounded.
-    pub fn capacity(&self) -> Option<usize> {
+    /// The capacity it was opened with.
+    pub fn capacity(&self) -> Capacity {
         self.capacity
+    }
+}
+
+impl<V> Drop for Watcher<V> {
+    /// Frees what waits unread; the owner (a field) dies right after.
+    fn drop(&mut self) {
+        self.queue.close_reading();
+    }
+}
+
+/// A blocking iterator over a [`Watcher`]'s notifications, from
+/// [`Watcher::iter`]; it ends when the observer is gone and all is read.
+pub struct WatchIter<'a, V> {
+    watcher: &'a Watcher<V>,
+}
+
+impl<V> Iterator for WatchIter<'_, V> {
+    type Item = OwnedNotification<V>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.watcher.recv().ok()
+    }
+}
+
+/// An iterator over the notifications waiting in a [`Watcher`] now, from
+/// [`Watcher::try_iter`]; it never blocks.
+pub struct WatchTryIter<'a, V> {
+    watcher: &'a Watcher<V>,
+}
+
+impl<V> Iterator for WatchTryIter<'_, V> {
+    type Item = OwnedNotification<V>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.watcher.try_recv().ok()
+    }
+}
+
+impl<V> fmt::Debug for WatchIter<'_, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("WatchIter").field(self.watcher).finish()
+    }
+}
+
+impl<V> fmt::Debug for WatchTryIter<'_, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("WatchTryIter").field(self.watcher).finish()
     }
 }
 
 impl<'a, V> IntoIterator for &'a Watcher<V> {
     type Item = OwnedNotification<V>;
-    type IntoIter = mpsc::Iter<'a, OwnedNotification<V>>;
+    type IntoIter = WatchIter<'a, V>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
@@ -315,17 +404,18 @@ impl<V> fmt::Debug for Watcher<V> {
 }
 
 impl<V: Clone + PartialEq + Send + Sync + 'static> ObserverManager<V> {
-    /// Opens a bounded channel watcher of `var`, registered at once: it
-    /// receives every change dispatched from the next tick on, including
-    /// changes already queued. See [`Watcher`] for the delivery rules.
+    /// Opens a channel watcher of `var`, registered at once: it receives
+    /// every change dispatched from the next tick on, including changes
+    /// already queued. See [`Watcher`] for the delivery rules.
     ///
-    /// At most `capacity` notifications wait in the channel; when it is
-    /// full, a tick drops the notification and counts it in
-    /// [`Watcher::dropped`] instead of blocking.
+    /// `capacity` bounds what waits unread ([`Capacity::Bounded`], or a
+    /// plain `usize`): when full, a tick evicts the oldest waiting
+    /// notification for the new one instead of blocking, and counts it.
+    /// [`Capacity::Unbounded`] never evicts and grows while the reader lags.
     ///
     /// # Errors
     ///
-    /// [`WatchError::ZeroCapacity`] if `capacity` is zero,
+    /// [`WatchError::ZeroCapacity`] for `Capacity::Bounded(0)`,
     /// [`WatchError::Variable`] for an invalid name or a foreign id; nothing
     /// is registered then.
     ///
@@ -347,10 +437,9 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> ObserverManager<V> {
     pub fn watch<'a>(
         &mut self,
         var: impl Into<VariableRef<'a>>,
-        capacity: usize,
+        capacity: impl Into<Capacity>,
     ) -> Result<Watcher<V>, WatchError> {
-        let capacity = nonzero(capacity)?;
-        let (watcher, feed) = open(&self.shared, var.into(), Some(capacity))?;
+        let (watcher, feed) = open(&self.shared, var.into(), capacity.into())?;
         let observer = self
             .add_observer(watcher.variable, &watcher.owner, move |n| {
                 feed.deliver(n);
@@ -360,34 +449,12 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> ObserverManager<V> {
         let _ = watcher.state.observer.set(observer);
         Ok(watcher)
     }
-
-    /// Opens an unbounded channel watcher of `var`, registered at once: as
-    /// [`watch`](Self::watch), but nothing is ever dropped; the channel
-    /// grows while the reader lags.
-    ///
-    /// # Errors
-    ///
-    /// [`WatchError::Variable`] for an invalid name or a foreign id; nothing
-    /// is registered then.
-    pub fn watch_unbounded<'a>(
-        &mut self,
-        var: impl Into<VariableRef<'a>>,
-    ) -> Result<Watcher<V>, WatchError> {
-        let (watcher, feed) = open(&self.shared, var.into(), None)?;
-        let observer = self
-            .add_observer(watcher.variable, &watcher.owner, move |n| {
-                feed.deliver(n);
-            })
-            .map_err(refused)?;
-        let _ = watcher.state.observer.set(observer);
-        Ok(watcher)
-    }
 }
 
 impl<V: Clone + PartialEq + Send + Sync + 'static> Notifier<V> {
-    /// Opens a bounded channel watcher of `var` from any thread; its
-    /// registration is queued and applied at the start of the next tick,
-    /// which delivers to it the changes queued before it. Otherwise as
+    /// Opens a channel watcher of `var` from any thread; its registration
+    /// is queued and applied at the start of the next tick, which delivers
+    /// to it the changes queued before it. Otherwise as
     /// [`ObserverManager::watch`]; [`Watcher::observer`] is `None` until the
     /// first delivery.
     ///
@@ -418,28 +485,9 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> Notifier<V> {
     pub fn watch<'a>(
         &self,
         var: impl Into<VariableRef<'a>>,
-        capacity: usize,
+        capacity: impl Into<Capacity>,
     ) -> Result<Watcher<V>, WatchError> {
-        let capacity = nonzero(capacity)?;
-        let (watcher, feed) = open(&self.shared, var.into(), Some(capacity))?;
-        self.add_observer(watcher.variable, &watcher.owner, move |n| feed.deliver(n))
-            .map_err(refused)?;
-        Ok(watcher)
-    }
-
-    /// Opens an unbounded channel watcher of `var` from any thread, applied
-    /// at the next tick; see [`Notifier::watch`] and
-    /// [`ObserverManager::watch_unbounded`].
-    ///
-    /// # Errors
-    ///
-    /// [`WatchError::Variable`], or [`WatchError::ManagerDropped`] if the
-    /// manager is gone; nothing is queued then.
-    pub fn watch_unbounded<'a>(
-        &self,
-        var: impl Into<VariableRef<'a>>,
-    ) -> Result<Watcher<V>, WatchError> {
-        let (watcher, feed) = open(&self.shared, var.into(), None)?;
+        let (watcher, feed) = open(&self.shared, var.into(), capacity.into())?;
         self.add_observer(watcher.variable, &watcher.owner, move |n| feed.deliver(n))
             .map_err(refused)?;
         Ok(watcher)
@@ -461,62 +509,51 @@ fn refused(e: AddObserverError) -> WatchError {
     }
 }
 
-fn nonzero(capacity: usize) -> Result<usize, WatchError> {
-    if capacity == 0 {
-        Err(WatchError::ZeroCapacity)
-    } else {
-        Ok(capacity)
-    }
-}
-
-/// Makes a watcher (with a fresh owner and channel) and the feed that fills
+/// Makes a watcher (with a fresh owner and queue) and the feed that fills
 /// it; the caller registers a callback that calls the feed, for the
 /// watcher's owner.
 fn open<V>(
     shared: &Arc<Shared<V>>,
     var: VariableRef<'_>,
-    capacity: Option<usize>,
+    capacity: Capacity,
 ) -> Result<(Watcher<V>, Feed<V>), WatchError> {
+    let bound = capacity.checked()?;
     let variable = shared.interner.intern(var)?;
-    let (sender, receiver) = match capacity {
-        Some(bound) => {
-            let (tx, rx) = mpsc::sync_channel(bound);
-            (Sender::Bounded(tx), rx)
-        }
-        None => {
-            let (tx, rx) = mpsc::channel();
-            (Sender::Unbounded(tx), rx)
-        }
-    };
+    let queue = Arc::new(Ring::new(bound));
     let state = Arc::new(WatchState::default());
     let feed = Feed {
-        sender,
+        queue: Arc::clone(&queue),
         state: Arc::clone(&state),
+        evictions: Arc::clone(&shared.watcher_evictions),
         // A copy per watcher, so clones on dispatch threads never share a count.
         name: Arc::from(shared.interner.name(variable.index)),
     };
     let watcher = Watcher {
         owner: shared.owners.spawn(),
-        receiver,
+        queue,
         state,
         variable,
         capacity,
+        _not_sync: std::marker::PhantomData,
     };
     Ok((watcher, feed))
 }
 
 /// The sending side of a watcher, called by its observer's callback.
+/// Dropping it (the observer is gone) ends the watcher's stream.
 struct Feed<V> {
-    sender: Sender<V>,
+    queue: Arc<Ring<OwnedNotification<V>>>,
     state: Arc<WatchState>,
+    /// The manager's count of evictions, taken by each tick's report.
+    evictions: Arc<AtomicU64>,
     name: Arc<str>,
 }
 
 impl<V: Clone> Feed<V> {
-    /// Sends an owned copy of `n` without blocking. A full bounded channel
-    /// drops it and counts it. A closed channel means the watcher is being
-    /// dropped: its owner is dead already and the next tick sweeps this
-    /// observer, so there is nothing to do.
+    /// Pushes an owned copy of `n` without blocking. A full bounded queue
+    /// evicts its oldest item and counts it. A reader that is gone means the
+    /// watcher is being dropped: its owner is dead already and the next tick
+    /// sweeps this observer, so there is nothing to do.
     fn deliver(&self, n: &Notification<'_, V>) {
         let _ = self.state.observer.get_or_init(|| n.observer);
         let item = OwnedNotification {
@@ -527,15 +564,15 @@ impl<V: Clone> Feed<V> {
             metadata: n.metadata.clone(),
             observer: n.observer,
         };
-        match &self.sender {
-            Sender::Bounded(tx) => {
-                if let Err(TrySendError::Full(_)) = tx.try_send(item) {
-                    self.state.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            Sender::Unbounded(tx) => {
-                let _ = tx.send(item);
-            }
+        if self.queue.push(item) == Pushed::EvictedOldest {
+            self.state.dropped.fetch_add(1, Ordering::Relaxed);
+            self.evictions.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+impl<V> Drop for Feed<V> {
+    fn drop(&mut self) {
+        self.queue.close_sending();
     }
 }
