@@ -186,7 +186,8 @@ impl Drop for InCallbacks {
 }
 
 /// One failed call of a tick: which observer (and its variable's index, for
-/// the report) and how it failed.
+/// the report) and how it failed. 24 bytes: a tick may record one per
+/// observer, so the rare panic's details live behind a box.
 pub(crate) struct Failure {
     pub(crate) entity: Entity,
     pub(crate) variable: u32,
@@ -197,23 +198,28 @@ pub(crate) enum FailureKind {
     /// A fallible callback returned an error (already handed to its handler).
     Error,
     /// The call panicked.
-    Panic {
-        payload: Box<dyn Any + Send>,
-        /// Known when `route_callback_panics_to_tracing` is in place.
-        location: Option<String>,
-    },
+    Panic(Box<CaughtPanic>),
+}
+
+/// What a caught panic left.
+pub(crate) struct CaughtPanic {
+    pub(crate) payload: Box<dyn Any + Send>,
+    /// Known when `route_callback_panics_to_tracing` is in place.
+    pub(crate) location: Option<String>,
 }
 
 impl FailureKind {
     /// The kind of a caught panic: its payload, and the location the hook
     /// recorded on this thread, if any.
     pub(crate) fn panic(payload: Box<dyn Any + Send>) -> Self {
-        FailureKind::Panic {
+        FailureKind::Panic(Box::new(CaughtPanic {
             payload,
             location: LOCATION.with(|slot| slot.borrow_mut().take()),
-        }
+        }))
     }
 }
+
+const _: () = assert!(std::mem::size_of::<Failure>() <= 24);
 
 /// A panic payload's message: the `&str` or `String` that `panic!` makes.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {

@@ -25,7 +25,9 @@ use crate::variables::{Slot, Variable, Variables};
 #[derive(Default)]
 pub(crate) struct Dispatched {
     pub(crate) notifications: u64,
-    pub(crate) failures: Vec<Failure>,
+    /// The failed calls, in a list per dispatch thread's share of the work
+    /// (gathered without moving them again).
+    pub(crate) failures: Vec<Vec<Failure>>,
 }
 
 /// A run of work: some changes of one variable to some of its observers.
@@ -96,12 +98,13 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
         let notifications = planner.plan(variables, 0, batches, &mut jobs);
         (Lists::from_buf([jobs]), notifications)
     };
-    let mut failures = Vec::new();
     let sequential = config.deterministic || notifications < config.parallel_threshold as u64;
-    if sequential {
+    let failures = if sequential {
+        let mut failures = Vec::new();
         for job in lists.iter().flatten() {
             deliver(job, &calls, &mut failures);
         }
+        vec![failures]
     } else {
         let lists: Lists<'_, V> = if planned_in_parallel {
             lists
@@ -119,13 +122,11 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
                     deliver(job, &calls, &mut failures);
                     failures
                 })
-                .reduce(Vec::new, |mut a, mut b| {
-                    a.append(&mut b);
-                    a
-                })
+                .filter(|failures| !failures.is_empty())
+                .collect()
         };
-        failures = in_pool(config, run);
-    }
+        in_pool(config, run)
+    };
     Dispatched {
         notifications,
         failures,

@@ -120,7 +120,7 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
         let (changes, batches) = (&m.scratch.changes, &m.scratch.batches);
         policies::deliver_policed(&mut m.store, changes, batches, tick, ids, &mut policed);
         dispatched.notifications += policed.notifications;
-        dispatched.failures.extend(policed.failures);
+        dispatched.failures.push(policed.failures);
         report.notifications_withheld = policed.withheld;
         m.scratch.finished = policed.finished;
         tracing::debug!(
