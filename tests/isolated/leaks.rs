@@ -1,10 +1,10 @@
 //! Ten million observers registered and killed in waves leave the heap as
 //! they found it, and no observer of a dead owner ever reaches its callback.
 //!
-//! The heap is measured with a counting global allocator that lives in this
-//! test binary only (the library stays `forbid(unsafe_code)`). A binary has
-//! one global allocator and runs its tests on parallel threads, so this file
-//! holds exactly one test: nothing else allocates while it measures.
+//! The heap is measured with the counting global allocator of this test
+//! binary (the library stays `forbid(unsafe_code)`). Its tests run on
+//! parallel threads, so the test takes `common::serial()` first: nothing
+//! else allocates while it measures.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,12 +12,7 @@ use std::time::Instant;
 
 use observer_manager::{CallbackId, Metadata, Notification, ObserverManager, Owner, VariableId};
 
-mod common;
-
-use common::{CountingAllocator, live_bytes};
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
+use crate::common::{self, live_bytes};
 
 /// Waves of registrations; each wave kills all its owners.
 const WAVES: usize = if cfg!(miri) { 2 } else { 10 };
@@ -128,6 +123,7 @@ fn notify_all(manager: &ObserverManager<u32>, vars: &[VariableId]) {
 
 #[test]
 fn ten_million_observers_in_waves_leave_no_heap_behind() {
+    let _serial = common::serial();
     let started = Instant::now();
     let mut manager = ObserverManager::<u32>::new();
     let vars: Vec<VariableId> = (0..VARIABLES)

@@ -17,8 +17,8 @@
 //! `PROPTEST_CASES`, and `PROPTEST_RNG_SEED` picks another fixed seed:
 //!
 //! ```sh
-//! PROPTEST_CASES=1000000 cargo test --test model
-//! PROPTEST_CASES=1000000 PROPTEST_RNG_SEED=7 cargo test --test model
+//! PROPTEST_CASES=1000000 cargo test --test suite model::
+//! PROPTEST_CASES=1000000 PROPTEST_RNG_SEED=7 cargo test --test suite model::
 //! ```
 //!
 //! The seed is fixed (`SEED`) unless `PROPTEST_RNG_SEED` says otherwise, so

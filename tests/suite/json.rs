@@ -1,6 +1,5 @@
 //! With the `serde` feature, stats, tick reports and the inspect view
-//! serialise to JSON a pipeline can log. Run: `cargo test --features serde`.
-#![cfg(feature = "serde")]
+//! serialise to JSON a pipeline can log. Run: `cargo test --features serde --test suite json`.
 
 use observer_manager::{Metadata, ObserverManager};
 use serde_json::Value;

@@ -24,7 +24,7 @@
 //! (seconds, fractions allowed) for a longer run:
 //!
 //! ```sh
-//! OBSERVER_MANAGER_STRESS_SECS=300 cargo test --test stress -- --nocapture
+//! OBSERVER_MANAGER_STRESS_SECS=300 cargo test --test suite stress:: -- --nocapture
 //! ```
 
 use std::collections::BTreeMap;

@@ -3,34 +3,27 @@
 //! delivers every variable's final value; a slow callback never stalls
 //! producers.
 //!
-//! The heap is measured with a counting global allocator in this test
-//! binary. Tests of one binary run on parallel threads, so both tests here
-//! take `SERIAL` first: nothing else allocates while the burst is measured.
+//! The heap is measured with the counting global allocator of this test
+//! binary. Tests of one binary run on parallel threads, so every test here
+//! takes `common::serial()` first: nothing else allocates while the burst is
+//! measured.
 //!
 //! `BURST` changes by default; set `OBSERVER_MANAGER_OVERLOAD_FULL=1` for
 //! `FULL_BURST` (a hundred million):
 //!
 //! ```sh
-//! OBSERVER_MANAGER_OVERLOAD_FULL=1 cargo test --test overload -- --nocapture
+//! OBSERVER_MANAGER_OVERLOAD_FULL=1 cargo test --test isolated overload -- --nocapture
 //! ```
 
 use std::mem::size_of;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use observer_manager::{Config, Metadata, NotifyOutcome, ObserverManager, VariableId};
 
-mod common;
-
-use common::CountingAllocator;
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-/// Taken by every test here, so the heap measurement sees one test only.
-static SERIAL: Mutex<()> = Mutex::new(());
+use crate::common;
 
 /// Changes in the burst by default.
 const BURST: u64 = if cfg!(miri) { 20_000 } else { 20_000_000 };
@@ -101,7 +94,7 @@ fn burst(manager: &ObserverManager<u64>, vars: &[VariableId], count: u64) -> Sen
 
 #[test]
 fn burst_far_over_capacity_stays_bounded_counts_and_delivers_final_values() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::serial();
     let burst_len = burst_size();
     let config = Config::default().inbox_capacity(CAPACITY);
     let mut manager = ObserverManager::<u64>::with_config(config).unwrap();
@@ -220,7 +213,7 @@ fn burst_far_over_capacity_stays_bounded_counts_and_delivers_final_values() {
 /// changes (or `SLOW_CALLBACK_LIMIT` passes): the producer can only finish
 /// while the tick is still dispatching if `notify` does not wait for it.
 fn check_slow_callback_does_not_stall_producers(config: Config) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = common::serial();
     let mut manager = ObserverManager::<u64>::with_config(config).unwrap();
     let owner = manager.owner();
     let dispatching = Arc::new(AtomicBool::new(false));

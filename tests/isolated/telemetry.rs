@@ -3,6 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::common;
+
 use observer_manager::{Metadata, ObserverManager, TRACE_TARGET};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -63,6 +65,7 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 #[test]
 fn a_tick_opens_a_span_per_system_and_reports_in_fields() {
+    let _serial = common::serial();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let subscriber = Registry::default().with(Recorder(Arc::clone(&seen)));
     tracing::subscriber::with_default(subscriber, || {

@@ -1,10 +1,19 @@
-//! Shared by the tests that measure the heap: a counting global allocator.
-//! Each such test binary declares it with
-//! `#[global_allocator] static ALLOCATOR: CountingAllocator = CountingAllocator;`.
-#![allow(dead_code)] // each test binary uses its own subset
+//! Shared by the tests of this binary: a counting global allocator (declared
+//! once, in `main.rs`) and the lock that runs them one at a time.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// Taken by every test of this binary for its whole run: the heap and
+/// `tracing`'s call-site cache are the process's, so a test must see its
+/// own effects only.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Waits until no other test of this binary runs; hold the guard for the whole test.
+pub(crate) fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Delegates to the system allocator and keeps a running total of the bytes
 /// it has handed out and not taken back, and the peak of that total.

@@ -86,10 +86,20 @@ fn errors_are_counted_per_observer_handled_and_quarantined_like_panics() {
 
 #[test]
 fn routed_panics_are_still_counted_and_other_panics_still_reach_the_previous_hook() {
+    // The hook is the process's, shared with the suite's other tests: count
+    // only this test's own panics, known by their messages.
+    const IN_CALLBACK: &str = "routed callback panic";
+    const OUTSIDE: &str = "panic outside any callback";
+    let routed = Arc::new(AtomicU64::new(0));
     let outside = Arc::new(AtomicU64::new(0));
-    let hits = Arc::clone(&outside);
-    std::panic::set_hook(Box::new(move |_| {
-        hits.fetch_add(1, Ordering::Relaxed);
+    let (routed_hits, outside_hits) = (Arc::clone(&routed), Arc::clone(&outside));
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        match info.payload().downcast_ref::<&str>() {
+            Some(&IN_CALLBACK) => routed_hits.fetch_add(1, Ordering::Relaxed),
+            Some(&OUTSIDE) => outside_hits.fetch_add(1, Ordering::Relaxed),
+            _ => return previous(info),
+        };
     }));
     route_callback_panics_to_tracing();
 
@@ -97,7 +107,9 @@ fn routed_panics_are_still_counted_and_other_panics_still_reach_the_previous_hoo
     let owner = manager.owner();
     for i in 0..100 {
         manager
-            .add_observer(format!("v{i}").as_str(), &owner, |_| panic!("boom"))
+            .add_observer(format!("v{i}").as_str(), &owner, |_| {
+                std::panic::panic_any(IN_CALLBACK)
+            })
             .unwrap();
         manager
             .notify(format!("v{i}").as_str(), 0, 1, Metadata::default())
@@ -106,14 +118,13 @@ fn routed_panics_are_still_counted_and_other_panics_still_reach_the_previous_hoo
     let report = manager.tick();
     assert_eq!(report.callback_panics, 100);
     assert_eq!(
-        outside.load(Ordering::Relaxed),
+        routed.load(Ordering::Relaxed),
         0,
         "callback panics reached the hook"
     );
 
     // A panic outside any callback still reaches the previous hook.
-    let result = std::thread::spawn(|| panic!("outside")).join();
+    let result = std::thread::spawn(|| std::panic::panic_any(OUTSIDE)).join();
     assert!(result.is_err());
     assert_eq!(outside.load(Ordering::Relaxed), 1);
-    let _ = std::panic::take_hook();
 }
