@@ -22,7 +22,7 @@ use crate::error::ConfigError;
 /// ```
 /// let config = observer_manager_zenoh::loopback_config(Some(17_447), &[])?;
 /// assert!(config.get_json("listen/endpoints")?.contains("127.0.0.1:17447"));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 /// ```
 pub fn loopback_config(listen: Option<u16>, connect: &[u16]) -> Result<Config, ConfigError> {
     let mut config = Config::default();

@@ -26,7 +26,7 @@ use crate::error::ConfigError;
 /// assert!(shard < 8);
 /// assert_eq!(layout.shard_of("cell/3"), shard, "stable");
 /// assert_eq!(layout.shard_key(shard), format!("sim/{shard}"));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Layout {

@@ -34,7 +34,7 @@
 //! subscriber.sync(&manager)?;
 //! manager.tick();
 //! assert_eq!(subscriber.stats().gaps, 0);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 //! ```
 //!
 //! # Keys

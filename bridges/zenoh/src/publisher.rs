@@ -45,7 +45,7 @@ pub enum Overflow {
 ///     .max_buffered_changes(10_000)
 ///     .overflow(Overflow::DropBatch);
 /// assert_eq!(config.layout().shards(), 8);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct PublisherConfig {
@@ -199,7 +199,7 @@ struct ShardBuffer {
 /// publisher.notify_batch([("cell/2", &0, &5), ("cell/3", &1, &2)])?;
 /// let sent = publisher.flush(1)?;
 /// assert!(sent.messages >= 1 && sent.changes == 3);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 /// ```
 pub struct Publisher<V> {
     config: PublisherConfig,

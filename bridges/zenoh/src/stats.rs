@@ -55,7 +55,10 @@ pub struct BridgeStats {
     pub changes_received: u64,
     /// Changes queued in the manager's inbox.
     pub changes_queued: u64,
-    /// Changes the manager coalesced under overload (its own rule).
+    /// Changes whose `notify` outcome was `Coalesced`: the inbox was at
+    /// capacity (the manager's own rule). This includes the change that
+    /// opens a variable's merged slot, so it can exceed the manager's
+    /// `Stats::changes_coalesced` (changes merged away) by one per variable.
     pub changes_coalesced: u64,
     /// Changes the manager skipped because `old == new`.
     pub changes_unchanged: u64,

@@ -27,7 +27,7 @@ use crate::wire::{self, DecodeError, Limits, Message};
 ///     .limits(Limits::default().max_changes(4096))
 ///     .max_streams(256);
 /// assert_eq!(config.layout().namespace(), "sim");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct SubscriberConfig {

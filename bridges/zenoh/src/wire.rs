@@ -404,7 +404,7 @@ pub(crate) fn write_change<V: Serialize>(
 /// let message = wire::decode::<u32>(&bytes, &limits)?;
 /// assert_eq!(message.changes[0].name, "x");
 /// assert_eq!((message.changes[0].old, message.changes[0].new), (1, 2));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 /// ```
 pub fn encode<V: Serialize>(
     header: &Header,
