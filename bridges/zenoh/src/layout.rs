@@ -89,6 +89,11 @@ impl Layout {
         rest.parse().ok().filter(|&s| s < self.shards)
     }
 
+    /// The key of lockstep tick-end messages.
+    pub(crate) fn ticks_key(&self) -> String {
+        format!("{}/ticks", self.namespace)
+    }
+
     /// The liveliness token key of a producer.
     pub(crate) fn producer_key(&self, producer: u64) -> String {
         format!("{}/producer/{producer:016x}", self.namespace)

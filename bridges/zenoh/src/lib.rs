@@ -84,6 +84,7 @@
 mod config;
 mod error;
 mod layout;
+mod lockstep;
 mod publisher;
 mod stats;
 mod subscriber;
@@ -92,6 +93,7 @@ pub mod wire;
 pub use config::loopback_config;
 pub use error::{ConfigError, DeclareError, PublishError};
 pub use layout::Layout;
+pub use lockstep::{LockstepError, LockstepReport};
 pub use publisher::{FlushReport, Overflow, PublishCounts, Publisher, PublisherConfig};
 pub use stats::{BridgeStats, PublisherStats};
 pub use subscriber::{Subscriber, SubscriberConfig, SyncReport};

@@ -56,6 +56,7 @@ pub struct PublisherConfig {
     max_buffered_changes: usize,
     overflow: Overflow,
     producer: Option<ProducerId>,
+    lockstep: bool,
 }
 
 impl PublisherConfig {
@@ -70,6 +71,7 @@ impl PublisherConfig {
             max_buffered_changes: 65_536,
             overflow: Overflow::FlushEarly,
             producer: None,
+            lockstep: false,
         }
     }
 
@@ -115,6 +117,16 @@ impl PublisherConfig {
     #[must_use = "producer returns the changed configuration"]
     pub fn producer(mut self, producer: ProducerId) -> Self {
         self.producer = Some(producer);
+        self
+    }
+
+    /// Lockstep mode: each [`Publisher::flush`] ends with a tick-end
+    /// message on `<namespace>/ticks`, which lockstep consumers
+    /// ([`SubscriberConfig::lockstep`](crate::SubscriberConfig::lockstep))
+    /// wait for. Default off.
+    #[must_use = "lockstep returns the changed configuration"]
+    pub fn lockstep(mut self, on: bool) -> Self {
+        self.lockstep = on;
         self
     }
 
@@ -210,6 +222,8 @@ pub struct Publisher<V> {
     head_len: usize,
     shards: Vec<ShardBuffer>,
     publishers: Vec<zenoh::pubsub::Publisher<'static>>,
+    /// The tick-end publisher and its sequence, in lockstep mode.
+    ticks: Option<(zenoh::pubsub::Publisher<'static>, u64)>,
     _token: LivelinessToken,
     /// Changes in all shard buffers. Invariant: the sum of their counts.
     buffered: usize,
@@ -238,6 +252,16 @@ impl<V: Serialize + PartialEq> Publisher<V> {
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(DeclareError::Zenoh)?;
+        let ticks = if config.lockstep {
+            let publisher = session
+                .declare_publisher(layout.ticks_key())
+                .congestion_control(CongestionControl::Block)
+                .wait()
+                .map_err(DeclareError::Zenoh)?;
+            Some((publisher, 0))
+        } else {
+            None
+        };
         let token = session
             .liveliness()
             .declare_token(layout.producer_key(producer.0))
@@ -259,6 +283,7 @@ impl<V: Serialize + PartialEq> Publisher<V> {
             head_len,
             shards,
             publishers,
+            ticks,
             _token: token,
             buffered: 0,
             next_tick: 0,
@@ -339,7 +364,9 @@ impl<V: Serialize + PartialEq> Publisher<V> {
 
     /// Sends one message per shard holding changes, stamped with `tick`,
     /// and returns what was sent. Blocks while zenoh's queues are full.
-    /// Later messages carry tick `tick + 1` until the next flush.
+    /// Later messages carry tick `tick + 1` until the next flush. In
+    /// lockstep mode, a tick-end message follows (also when no shard had
+    /// changes).
     ///
     /// # Errors
     ///
@@ -348,6 +375,7 @@ impl<V: Serialize + PartialEq> Publisher<V> {
     /// for the next flush.
     pub fn flush(&mut self, tick: u64) -> Result<FlushReport, PublishError> {
         let report = self.send_all(tick)?;
+        self.send_tick_end(tick)?;
         self.next_tick = tick.wrapping_add(1);
         Ok(report)
     }
@@ -418,6 +446,29 @@ impl<V: Serialize + PartialEq> Publisher<V> {
         }
         self.shards[shard].count += 1;
         self.buffered += 1;
+        Ok(())
+    }
+
+    /// Sends the tick-end message of `tick`, in lockstep mode.
+    fn send_tick_end(&mut self, tick: u64) -> Result<(), PublishError> {
+        let Some((publisher, seq)) = &mut self.ticks else {
+            return Ok(());
+        };
+        let header = Header {
+            kind: MessageKind::TickEnd,
+            producer: self.producer,
+            tick,
+            seq: *seq,
+            timestamp: SystemTime::now(),
+            session: self.config.session,
+        };
+        *seq += 1;
+        let mut message = Vec::with_capacity(FIXED_LEN + self.source.len());
+        wire::write_head(&mut message, &header, &self.source, 0);
+        if let Err(e) = publisher.put(message).wait() {
+            self.stats.messages_failed += 1;
+            return Err(PublishError::Zenoh(e));
+        }
         Ok(())
     }
 

@@ -45,7 +45,8 @@ pub struct PublisherStats {
 /// filtered, misrouted or handed to the manager
 /// (`changes_received == changes_filtered + changes_misrouted +
 /// changes_queued + changes_coalesced + changes_unchanged +
-/// changes_refused`). A reading is a snapshot that zenoh's threads may
+/// changes_refused + changes_held + lockstep_dropped`, with `changes_held`
+/// the changes a lockstep subscriber holds now). A reading is a snapshot that zenoh's threads may
 /// change at once.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct BridgeStats {
@@ -80,6 +81,9 @@ pub struct BridgeStats {
     /// [`SubscriberConfig::max_streams`](crate::SubscriberConfig::max_streams)
     /// tracked streams: dropped.
     pub streams_refused: u64,
+    /// Changes dropped in lockstep mode because the hold was full
+    /// ([`SubscriberConfig::max_held_changes`](crate::SubscriberConfig::max_held_changes)).
+    pub lockstep_dropped: u64,
     /// Producers whose liveliness token appeared.
     pub producers_seen: u64,
     /// Producers whose liveliness token went away (the process ended, died or
@@ -106,6 +110,7 @@ pub(crate) struct Counters {
     pub(crate) duplicates_dropped: AtomicU64,
     pub(crate) decode_errors: AtomicU64,
     pub(crate) streams_refused: AtomicU64,
+    pub(crate) lockstep_dropped: AtomicU64,
     pub(crate) producers_seen: AtomicU64,
     pub(crate) producers_lost: AtomicU64,
 }
@@ -131,6 +136,7 @@ impl Counters {
             duplicates_dropped: get(&self.duplicates_dropped),
             decode_errors: get(&self.decode_errors),
             streams_refused: get(&self.streams_refused),
+            lockstep_dropped: get(&self.lockstep_dropped),
             producers_seen: get(&self.producers_seen),
             producers_lost: get(&self.producers_lost),
             producers_alive,

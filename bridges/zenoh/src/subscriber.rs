@@ -4,7 +4,8 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use observer_manager::{Metadata, Notifier, ObserverManager};
 use serde::de::DeserializeOwned;
@@ -13,8 +14,13 @@ use zenoh::{Session, Wait};
 
 use crate::error::DeclareError;
 use crate::layout::Layout;
+use crate::lockstep::{Held, HeldBatch, LockstepError, LockstepReport};
 use crate::stats::{BridgeStats, Counters, bump};
-use crate::wire::{self, DecodeError, Limits, Message};
+use crate::wire::{self, DecodeError, Limits, Message, MessageKind};
+
+/// The stream id of a producer's tick-end messages: never a shard index,
+/// since shard indices are below the shard count, a `u32`.
+const TICKS: u32 = u32::MAX;
 
 /// How a [`Subscriber`] is set up.
 ///
@@ -34,6 +40,8 @@ pub struct SubscriberConfig {
     layout: Layout,
     limits: Limits,
     max_streams: usize,
+    lockstep: bool,
+    max_held_changes: usize,
 }
 
 impl SubscriberConfig {
@@ -44,6 +52,8 @@ impl SubscriberConfig {
             layout,
             limits: Limits::default(),
             max_streams: 65_536,
+            lockstep: false,
+            max_held_changes: 1 << 20,
         }
     }
 
@@ -61,6 +71,26 @@ impl SubscriberConfig {
     #[must_use = "max_streams returns the changed configuration"]
     pub fn max_streams(mut self, streams: usize) -> Self {
         self.max_streams = streams.max(1);
+        self
+    }
+
+    /// Lockstep mode: received changes are held until
+    /// [`Subscriber::deliver_tick`] finds every live producer done with
+    /// the tick, then pushed in a fixed order. Producers must be in
+    /// lockstep mode too ([`PublisherConfig::lockstep`](crate::PublisherConfig::lockstep)).
+    /// Default off.
+    #[must_use = "lockstep returns the changed configuration"]
+    pub fn lockstep(mut self, on: bool) -> Self {
+        self.lockstep = on;
+        self
+    }
+
+    /// The most changes held in lockstep mode (at least 1). Past it, the
+    /// changes of further messages are dropped and counted in
+    /// [`BridgeStats::lockstep_dropped`]. Default 1,048,576.
+    #[must_use = "max_held_changes returns the changed configuration"]
+    pub fn max_held_changes(mut self, changes: usize) -> Self {
+        self.max_held_changes = changes.max(1);
         self
     }
 
@@ -123,6 +153,8 @@ pub struct Subscriber<V> {
     inner: Arc<Inner<V>>,
     subscribers: BTreeMap<u32, zenoh::pubsub::Subscriber<()>>,
     liveliness: zenoh::pubsub::Subscriber<()>,
+    /// The tick-end subscriber, in lockstep mode.
+    _ticks: Option<zenoh::pubsub::Subscriber<()>>,
     /// `(observers_added, observers_removed)` at the last rescan.
     last_registrations: Option<(u64, u64)>,
 }
@@ -136,6 +168,10 @@ struct Inner<V> {
     /// The names observed at the last sync.
     observed: RwLock<HashSet<Box<str>>>,
     streams: Mutex<Streams>,
+    /// Held changes and a condition signalled when a producer finishes a
+    /// tick or comes or goes, in lockstep mode.
+    held: Option<(Mutex<Held<V>>, Condvar)>,
+    max_held_changes: usize,
     counters: Counters,
 }
 
@@ -174,6 +210,10 @@ where
             notifier: manager.notifier(),
             observed: RwLock::new(HashSet::new()),
             streams: Mutex::new(Streams::default()),
+            held: config
+                .lockstep
+                .then(|| (Mutex::new(Held::default()), Condvar::new())),
+            max_held_changes: config.max_held_changes,
             counters: Counters::default(),
         });
         let on_token = Arc::clone(&inner);
@@ -184,11 +224,23 @@ where
             .callback(move |sample| on_token.liveliness(&sample))
             .wait()
             .map_err(DeclareError::Zenoh)?;
+        let ticks = if config.lockstep {
+            let on_tick = Arc::clone(&inner);
+            let ticks = session
+                .declare_subscriber(inner.layout.ticks_key())
+                .callback(move |sample| on_tick.receive(TICKS, &sample))
+                .wait()
+                .map_err(DeclareError::Zenoh)?;
+            Some(ticks)
+        } else {
+            None
+        };
         Ok(Subscriber {
             session: session.clone(),
             inner,
             subscribers: BTreeMap::new(),
             liveliness,
+            _ticks: ticks,
             last_registrations: None,
         })
     }
@@ -239,6 +291,69 @@ where
         self.inner
             .counters
             .snapshot(alive, self.subscribers.len() as u64)
+    }
+
+    /// Lockstep delivery of `tick`: waits, at most `timeout`, until every
+    /// live producer has finished `tick` (its tick-end message arrived),
+    /// then pushes the held changes of every tick up to `tick` into the
+    /// manager's inbox in a fixed order: producer id, then tick, then
+    /// shard, then submission order. Call `tick()` on the manager next.
+    ///
+    /// Live producers are those whose liveliness token is present; one
+    /// that dies while waited for is no longer waited for, and what it
+    /// sent is delivered. With the manager in deterministic mode, the same
+    /// changes give the same callback order on every run, whatever the
+    /// timing of the processes.
+    ///
+    /// # Errors
+    ///
+    /// [`LockstepError::NotEnabled`] without
+    /// [`SubscriberConfig::lockstep`]; [`LockstepError::Timeout`] if some
+    /// producers had not finished in time (nothing is delivered then; the
+    /// held changes stay for the next call).
+    pub fn deliver_tick(
+        &self,
+        tick: u64,
+        timeout: Duration,
+    ) -> Result<LockstepReport, LockstepError> {
+        let (held, signal) = self.inner.held.as_ref().ok_or(LockstepError::NotEnabled)?;
+        let start = Instant::now();
+        let (producers, ready) = loop {
+            let alive = lock(&self.inner.streams).alive.clone();
+            let mut guard = lock(held);
+            let waiting = guard.waiting_for(&alive, tick);
+            if waiting.is_empty() {
+                break (alive.len() as u32, guard.take_up_to(tick));
+            }
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(LockstepError::Timeout {
+                    tick,
+                    waited: start.elapsed(),
+                    waiting_for: waiting,
+                });
+            }
+            // Re-read the live set at least every few milliseconds.
+            let pause = left.min(Duration::from_millis(5));
+            drop(
+                signal
+                    .wait_timeout(guard, pause)
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+        };
+        let mut report = LockstepReport {
+            tick,
+            producers,
+            ..LockstepReport::default()
+        };
+        for batch in ready {
+            report.messages += 1;
+            let counts = self.inner.push(&batch.metadata, batch.names, batch.values);
+            report.changes.queued += counts.queued;
+            report.changes.coalesced += counts.coalesced;
+            report.changes.unchanged += counts.unchanged;
+        }
+        Ok(report)
     }
 
     /// The shards subscribed to now, in order.
@@ -303,7 +418,19 @@ where
             wire::decode::<V>(&payload.to_bytes(), &self.limits)
         };
         match decoded {
-            Ok(message) => self.deliver(shard, message),
+            Ok(m) if m.header.kind == MessageKind::TickEnd && shard == TICKS => self.tick_end(&m),
+            Ok(m) if m.header.kind == MessageKind::Changes && shard != TICKS => {
+                self.deliver(shard, m)
+            }
+            Ok(m) => {
+                bump(&self.counters.decode_errors, 1);
+                tracing::warn!(
+                    target: crate::TRACE_TARGET,
+                    key = %sample.key_expr(),
+                    kind = ?m.header.kind,
+                    "dropped a message of the wrong kind for its key"
+                );
+            }
             Err(error) => {
                 bump(&self.counters.decode_errors, 1);
                 tracing::warn!(
@@ -338,28 +465,73 @@ where
             timestamp: header.timestamp,
             source: Cow::Owned(source),
         };
+        if let Some((held, _)) = &self.held {
+            let mut held = lock(held);
+            if held.changes + names.len() > self.max_held_changes {
+                bump(&self.counters.lockstep_dropped, names.len() as u64);
+                tracing::warn!(target: crate::TRACE_TARGET, changes = names.len(), "lockstep hold full: changes dropped");
+                return;
+            }
+            held.changes += names.len();
+            held.batches.push(HeldBatch {
+                producer: header.producer.0,
+                tick: header.tick,
+                shard,
+                seq: header.seq,
+                metadata,
+                names,
+                values,
+            });
+            return;
+        }
+        self.push(&metadata, names, values);
+        drop(streams);
+    }
+
+    /// Pushes changes into the manager's inbox and counts the outcomes.
+    fn push(
+        &self,
+        metadata: &Metadata,
+        names: Vec<String>,
+        values: Vec<(V, V)>,
+    ) -> observer_manager::NotifyCounts {
         let batch = names
             .iter()
             .map(String::as_str)
             .zip(values)
             .map(|(name, (old, new))| (name, old, new));
         let c = &self.counters;
-        match self.notifier.notify_batch(&metadata, batch) {
-            Ok(counts) => {
-                bump(&c.changes_queued, counts.queued);
-                bump(&c.changes_coalesced, counts.coalesced);
-                bump(&c.changes_unchanged, counts.unchanged);
-            }
+        let counts = match self.notifier.notify_batch(metadata, batch) {
+            Ok(counts) => counts,
             Err(error) => {
-                let accepted = error.accepted;
-                bump(&c.changes_queued, accepted.queued);
-                bump(&c.changes_coalesced, accepted.coalesced);
-                bump(&c.changes_unchanged, accepted.unchanged);
-                bump(&c.changes_refused, names.len() as u64 - accepted.total());
+                bump(
+                    &c.changes_refused,
+                    names.len() as u64 - error.accepted.total(),
+                );
                 tracing::warn!(target: crate::TRACE_TARGET, %error, "manager refused remote changes");
+                error.accepted
             }
+        };
+        bump(&c.changes_queued, counts.queued);
+        bump(&c.changes_coalesced, counts.coalesced);
+        bump(&c.changes_unchanged, counts.unchanged);
+        counts
+    }
+
+    /// Records that a producer finished a tick (lockstep mode).
+    fn tick_end(&self, message: &Message<V>) {
+        let header = &message.header;
+        let mut streams = lock(&self.streams);
+        if !self.advance(&mut streams, header.producer.0, TICKS, header.seq) {
+            return;
         }
-        drop(streams);
+        bump(&self.counters.messages_received, 1);
+        if let Some((held, signal)) = &self.held {
+            let mut held = lock(held);
+            let done = held.done.entry(header.producer.0).or_insert(header.tick);
+            *done = (*done).max(header.tick);
+            signal.notify_all();
+        }
     }
 
     /// Checks `seq` against the stream's expected number and moves it on.
@@ -442,6 +614,10 @@ where
                     tracing::warn!(target: crate::TRACE_TARGET, producer = %format_args!("{producer:016x}"), "producer lost");
                 }
             }
+        }
+        drop(streams);
+        if let Some((_, signal)) = &self.held {
+            signal.notify_all();
         }
     }
 }

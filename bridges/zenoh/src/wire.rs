@@ -7,7 +7,7 @@
 //! offset  size  field
 //!      0     4  magic               MAGIC
 //!      4     1  version             VERSION
-//!      5     1  kind                MessageKind (0 = changes)
+//!      5     1  kind                MessageKind (0 = changes, 1 = tick end)
 //!      6     2  flags               bit 0: session present; other bits must be 0
 //!      8     8  producer id         ProducerId
 //!     16     8  producer tick       the tick the producer flushed (or will flush next)
@@ -82,18 +82,23 @@ impl fmt::Display for ProducerId {
 pub enum MessageKind {
     /// A batch of changes of one shard.
     Changes,
+    /// A producer finished flushing a tick (lockstep mode; carries no
+    /// changes, sent on `<namespace>/ticks`).
+    TickEnd,
 }
 
 impl MessageKind {
     fn code(self) -> u8 {
         match self {
             MessageKind::Changes => 0,
+            MessageKind::TickEnd => 1,
         }
     }
 
     fn from_code(code: u8) -> Option<Self> {
         match code {
             0 => Some(MessageKind::Changes),
+            1 => Some(MessageKind::TickEnd),
             _ => None,
         }
     }
@@ -276,6 +281,8 @@ pub enum DecodeError {
         /// What postcard reported.
         source: postcard::Error,
     },
+    /// A tick-end message that carries changes.
+    TickEndWithChanges,
     /// Bytes left after the last change.
     TrailingBytes {
         /// How many.
@@ -302,6 +309,7 @@ impl fmt::Display for DecodeError {
             DecodeError::EmptyName => f.write_str("empty variable name"),
             DecodeError::InvalidUtf8 => f.write_str("name is not utf-8"),
             DecodeError::Value { index, .. } => write!(f, "undecodable value in change {index}"),
+            DecodeError::TickEndWithChanges => f.write_str("tick end carrying changes"),
             DecodeError::TrailingBytes { count } => {
                 write!(f, "{count} bytes after the last change")
             }
@@ -503,6 +511,9 @@ pub fn decode<V: DeserializeOwned>(
     let header = read_header(&mut r)?;
     let source = r.name(limits.max_name_len, true)?;
     let count = read_count(&mut r, limits)?;
+    if header.kind == MessageKind::TickEnd && count > 0 {
+        return Err(DecodeError::TickEndWithChanges);
+    }
     let mut changes = Vec::with_capacity(count as usize);
     for index in 0..count {
         let name = r.name(limits.max_name_len, false)?;
@@ -734,6 +745,23 @@ mod tests {
         assert!(matches!(
             decode::<u64>(&bytes, &limits),
             Err(DecodeError::UnknownFlags { .. })
+        ));
+    }
+
+    #[test]
+    fn tick_ends_round_trip_and_must_be_empty() {
+        let limits = Limits::default();
+        let mut h = header();
+        h.kind = MessageKind::TickEnd;
+        let bytes = encode::<u8>(&h, "", &[], &limits).unwrap();
+        assert_eq!(
+            decode::<u8>(&bytes, &limits).unwrap().header.kind,
+            MessageKind::TickEnd
+        );
+        let bytes = encode(&h, "", &[("a", 1u8, 2u8)], &limits).unwrap();
+        assert!(matches!(
+            decode::<u8>(&bytes, &limits),
+            Err(DecodeError::TickEndWithChanges)
         ));
     }
 
