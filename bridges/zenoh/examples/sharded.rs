@@ -2,8 +2,13 @@
 //! and one consumer, over zenoh on TCP loopback.
 //!
 //! ```text
-//! cargo run --release -p observer-manager-zenoh --example sharded [-- --changes N]
+//! cargo run --release -p observer-manager-zenoh --example sharded [-- --changes N] [--pause-us U]
 //! ```
+//!
+//! `--changes N`: changes per producer (default 1,000,000). `--pause-us U`:
+//! each producer sleeps `U` microseconds after each batch (default 0: as
+//! fast as it can, which measures latency under saturation; a pause
+//! measures it on a link with room to spare).
 //!
 //! The parent is the consumer: it listens on a free loopback port, spawns
 //! two children of this same program with `--role producer`, and delivers
@@ -74,9 +79,13 @@ fn main() -> ExitCode {
         eprintln!("--changes takes a number");
         return ExitCode::FAILURE;
     };
+    let Ok(pause) = flag("--pause-us").map_or(Ok(0), |s| s.parse::<u64>()) else {
+        eprintln!("--pause-us takes a number");
+        return ExitCode::FAILURE;
+    };
     let outcome = match flag("--role").as_deref() {
-        None | Some("consumer") => consumer(changes),
-        Some("producer") => producer(flag("--id"), flag("--port"), changes),
+        None | Some("consumer") => consumer(changes, pause),
+        Some("producer") => producer(flag("--id"), flag("--port"), changes, pause),
         Some(other) => Err(format!("unknown role {other:?}")),
     };
     match outcome {
@@ -91,7 +100,12 @@ fn main() -> ExitCode {
 /// A producer child: connect, wait for the consumer's subscriptions, send
 /// `changes` changes in batches of `BATCH`, report its throughput on one
 /// stdout line, close.
-fn producer(id: Option<String>, port: Option<String>, changes: u64) -> Result<(), String> {
+fn producer(
+    id: Option<String>,
+    port: Option<String>,
+    changes: u64,
+    pause_us: u64,
+) -> Result<(), String> {
     let id: u64 = id
         .and_then(|s| s.parse().ok())
         .ok_or("--id takes a number")?;
@@ -132,6 +146,9 @@ fn producer(id: Option<String>, port: Option<String>, changes: u64) -> Result<()
             .map(|(v, old, new)| (names[*v].as_str(), old, new));
         publisher.notify_batch(refs).map_err(|e| e.to_string())?;
         publisher.flush(k / BATCH).map_err(|e| e.to_string())?;
+        if pause_us > 0 {
+            std::thread::sleep(Duration::from_micros(pause_us));
+        }
     }
     let secs = start.elapsed().as_secs_f64();
     let stats = publisher.stats();
@@ -214,7 +231,7 @@ fn watch(
     Ok((owner, chains))
 }
 
-fn spawn_producers(port: u16, changes: u64) -> Result<Vec<Child>, String> {
+fn spawn_producers(port: u16, changes: u64, pause_us: u64) -> Result<Vec<Child>, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     (0..PRODUCERS)
         .map(|id| {
@@ -226,6 +243,7 @@ fn spawn_producers(port: u16, changes: u64) -> Result<Vec<Child>, String> {
                     "--changes",
                     &changes.to_string(),
                 ])
+                .args(["--pause-us", &pause_us.to_string()])
                 .stdout(Stdio::piped())
                 .spawn()
                 .map_err(|e| format!("spawn producer {id}: {e}"))
@@ -234,7 +252,7 @@ fn spawn_producers(port: u16, changes: u64) -> Result<Vec<Child>, String> {
 }
 
 /// The parent: consume, then report and check.
-fn consumer(changes: u64) -> Result<(), String> {
+fn consumer(changes: u64, pause_us: u64) -> Result<(), String> {
     let expected = changes * PRODUCERS;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -249,7 +267,7 @@ fn consumer(changes: u64) -> Result<(), String> {
     let mut subscriber = Subscriber::new(&session, &manager, SubscriberConfig::new(layout()))
         .map_err(|e| e.to_string())?;
     subscriber.sync(&manager).map_err(|e| e.to_string())?;
-    let mut children = spawn_producers(port, changes)?;
+    let mut children = spawn_producers(port, changes, pause_us)?;
 
     let delivered = || {
         chains
