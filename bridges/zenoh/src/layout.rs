@@ -8,7 +8,8 @@ use crate::error::ConfigError;
 
 /// Where changes travel: `<namespace>/<shard>` for data, with `shard` the
 /// [FNV-1a] hash (64 bits) of the variable's name modulo the shard count,
-/// and `<namespace>/producer/<id>` for producers' liveliness tokens.
+/// `<namespace>/producer/<id>` for producers' liveliness tokens, and
+/// `<namespace>/ticks` for lockstep tick ends.
 ///
 /// Every publisher and subscriber of one system must use the same layout:
 /// a variable's shard is a pure function of its name, the shard count and

@@ -65,6 +65,14 @@
 //!   checks size, version and counts against [`Limits`] before allocating;
 //!   what fails is counted, warned about with `tracing`, and dropped.
 //!
+//! # Lockstep
+//!
+//! Opt-in, for simulations that must be reproducible across processes:
+//! with [`PublisherConfig::lockstep`] and [`SubscriberConfig::lockstep`],
+//! [`Subscriber::deliver_tick`] waits (bounded, with a timeout error) until
+//! every live producer has flushed a tick, then delivers its changes in a
+//! fixed order (producer id, then tick, shard and submission order).
+//!
 //! # Threads
 //!
 //! The bridge uses zenoh's blocking API (`Wait`) and zenoh's own thread
