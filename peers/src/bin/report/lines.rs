@@ -1,4 +1,4 @@
-//! The rows of the comparison and the targets, as data.
+//! The rows of the comparison and the targets, as data.
 
 /// Columns, in order: the floors, the naive maps, the other libraries, this crate.
 pub(crate) const PEERS: [&str; 7] = [
@@ -76,7 +76,7 @@ pub(crate) enum Rule {
     HeapBackWithin { limit: f64 },
 }
 
-/// One of the targets.
+/// One of the targets.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Target {
     pub(crate) text: &'static str,

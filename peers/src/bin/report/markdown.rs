@@ -153,7 +153,7 @@ fn ratios(out: &mut String, results: &Results) {
 
 fn targets(out: &mut String, results: &Results) {
     out.push_str(
-        "\n## The issue's targets\n\nMeasured in the run above. The margin is the engine's \
+        "\n## Targets\n\nMeasured in the run above. The margin is the engine's \
          time (or bytes) against what the target allows.\n\n\
          | target | measured | verdict | margin |\n|---|---:|---|---:|\n",
     );
