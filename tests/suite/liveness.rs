@@ -5,6 +5,7 @@ use std::error::Error;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::support::XorShift;
 use observer_manager::{
     AddObserverError, Metadata, Notification, NotifyError, ObserverId, ObserverManager, Owner,
     RemoveObserverError, UnregisterCallbackError, VariableError,
@@ -20,24 +21,6 @@ const OWNERS: usize = if cfg!(miri) { 6 } else { 50 };
 const OBSERVERS: usize = if cfg!(miri) { 120 } else { 3_000 };
 /// Fixed seed, so a failure reproduces.
 const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
-
-/// Marsaglia's xorshift64: a tiny deterministic generator for test data.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// A callback that counts its calls in `calls`.
 fn counter(calls: &Arc<AtomicUsize>) -> impl Fn(&Notification<'_, i64>) + Send + Sync + 'static {

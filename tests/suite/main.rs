@@ -26,4 +26,5 @@ mod remove_many;
 mod storage;
 mod store;
 mod stress;
+mod support;
 mod wide_ticks;

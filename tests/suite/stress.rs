@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::XorShift;
 use observer_manager::{
     Config, Metadata, Notification, Notifier, NotifyOutcome, ObserverManager, Owner, VariableId,
 };
@@ -80,24 +81,6 @@ fn run_time() -> Duration {
         .and_then(|s| s.parse::<f64>().ok())
         .unwrap_or(DEFAULT_SECS);
     Duration::from_secs_f64(secs)
-}
-
-/// Marsaglia's xorshift64: a tiny deterministic generator.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 fn var_name(var: usize) -> String {
