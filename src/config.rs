@@ -29,6 +29,7 @@ pub struct Config {
     pub(crate) quarantine_after: Option<u32>,
     pub(crate) deterministic: bool,
     pub(crate) on_callback_error: Option<ErrorHandler>,
+    pub(crate) reclaim_idle: Option<u64>,
 }
 
 impl Config {
@@ -40,6 +41,8 @@ impl Config {
     pub const DEFAULT_PARALLEL_THRESHOLD: usize = 32_768;
     /// Default for [`Config::parallel_chunk`].
     pub const DEFAULT_PARALLEL_CHUNK: usize = 8_192;
+    /// Default for [`Config::reclaim_idle_variables`].
+    pub const DEFAULT_RECLAIM_IDLE_TICKS: u64 = 64;
 
     /// Run the full liveness scan (the safety net behind the per-owner
     /// sweep) every `ticks` ticks. Each scan checks every owner that has
@@ -136,6 +139,40 @@ impl Config {
         self
     }
 
+    /// Reclaim a variable once it has been unused for `ticks` ticks: no
+    /// observer or watcher, no [`SessionStore`](crate::SessionStore) entry,
+    /// no change dispatched, no change or registration pending. Its name and
+    /// entry are freed and its [`VariableId`](crate::VariableId) turns stale
+    /// (refused with [`VariableError::Reclaimed`](crate::VariableError::Reclaimed),
+    /// never taken for another variable); naming it again makes a new one.
+    /// So a stream of ever-new names holds at most the names of the last
+    /// `ticks` ticks. A variable named but never observed counts from the
+    /// tick it is named; one whose last observer leaves, from the next full
+    /// sweep ([`Config::sweep_every`]). `None` keeps every variable for the
+    /// manager's lifetime. Default
+    /// `Some(`[`Config::DEFAULT_RECLAIM_IDLE_TICKS`]`)`; `Some(0)` is refused
+    /// with [`ConfigError::ZeroReclaimIdle`].
+    ///
+    /// ```
+    /// use observer_manager::{Config, Metadata, ObserverManager, VariableError};
+    ///
+    /// let config = Config::default().reclaim_idle_variables(Some(2));
+    /// let mut manager = ObserverManager::<u32>::with_config(config)?;
+    /// let id = manager.variable("request-17")?;
+    /// manager.notify(id, 0, 1, Metadata::new("web"))?; // nobody observes it
+    /// for _ in 0..4 {
+    ///     manager.tick();
+    /// }
+    /// let error = manager.notify(id, 1, 2, Metadata::new("web")).unwrap_err();
+    /// assert_eq!(error, VariableError::Reclaimed.into());
+    /// assert_eq!(manager.stats().variables, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reclaim_idle_variables(mut self, ticks: Option<u64>) -> Self {
+        self.reclaim_idle = ticks;
+        self
+    }
+
     /// The configured full-sweep interval, in ticks.
     pub fn sweep_interval(&self) -> u64 {
         self.sweep_every
@@ -159,6 +196,9 @@ impl Config {
         if self.quarantine_after == Some(0) {
             return Err(ConfigError::ZeroQuarantineAfter);
         }
+        if self.reclaim_idle == Some(0) {
+            return Err(ConfigError::ZeroReclaimIdle);
+        }
         Ok(())
     }
 }
@@ -174,6 +214,7 @@ impl Default for Config {
             quarantine_after: None,
             deterministic: false,
             on_callback_error: None,
+            reclaim_idle: Some(Self::DEFAULT_RECLAIM_IDLE_TICKS),
         }
     }
 }
@@ -188,6 +229,7 @@ impl fmt::Debug for Config {
             .field("quarantine_after", &self.quarantine_after)
             .field("deterministic", &self.deterministic)
             .field("on_callback_error", &self.on_callback_error.is_some())
+            .field("reclaim_idle", &self.reclaim_idle)
             .field(
                 "thread_pool",
                 &self.thread_pool.as_ref().map(|p| p.current_num_threads()),

@@ -16,6 +16,10 @@ pub enum VariableError {
     Unknown,
     /// The [`VariableId`](crate::VariableId) was issued by another manager.
     ForeignManager,
+    /// The [`VariableId`](crate::VariableId)'s variable was reclaimed after
+    /// it went unused (see [`Config::reclaim_idle_variables`](crate::Config::reclaim_idle_variables)):
+    /// resolve its name again.
+    Reclaimed,
 }
 
 impl fmt::Display for VariableError {
@@ -29,6 +33,9 @@ impl fmt::Display for VariableError {
             ),
             VariableError::Unknown => f.write_str("no variable has this name"),
             VariableError::ForeignManager => f.write_str("variable id belongs to another manager"),
+            VariableError::Reclaimed => f.write_str(
+                "variable id is stale: its variable went unused and was reclaimed; resolve the name again",
+            ),
         }
     }
 }
@@ -204,6 +211,8 @@ pub enum ConfigError {
     ZeroParallelChunk,
     /// `quarantine_after` must be `None` or at least 1.
     ZeroQuarantineAfter,
+    /// `reclaim_idle_variables` must be `None` or at least 1.
+    ZeroReclaimIdle,
 }
 
 impl fmt::Display for ConfigError {
@@ -213,6 +222,7 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroInboxCapacity => "inbox_capacity must be at least 1",
             ConfigError::ZeroParallelChunk => "parallel_chunk must be at least 1",
             ConfigError::ZeroQuarantineAfter => "quarantine_after must be None or at least 1",
+            ConfigError::ZeroReclaimIdle => "reclaim_idle_variables must be None or at least 1",
         })
     }
 }

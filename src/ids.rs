@@ -123,16 +123,33 @@ fn write_slot(f: &mut fmt::Formatter<'_>, name: &str, index: u32, generation: u3
 ///
 /// Obtain one with [`ObserverManager::variable`](crate::ObserverManager::variable)
 /// or [`Notifier::variable`](crate::Notifier::variable).
+///
+/// A variable left unused (no observer, watcher, session-store entry,
+/// pending change or registration) for
+/// [`Config::reclaim_idle_variables`](crate::Config::reclaim_idle_variables)
+/// ticks is reclaimed; its id is stale from then on and refused with
+/// [`VariableError::Reclaimed`](crate::VariableError::Reclaimed), never taken
+/// for another variable. Resolve the name again to get the current id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VariableId {
     pub(crate) index: u32,
+    /// How many variables held `index` before this one.
+    pub(crate) generation: u32,
     pub(crate) manager: ManagerTag,
 }
 
 impl VariableId {
     /// The dense index of the variable: `0, 1, 2, …` in interning order.
+    /// The index of a reclaimed variable is reused, under a new
+    /// [`generation`](Self::generation).
     pub fn index(self) -> u32 {
         self.index
+    }
+
+    /// How many reclaimed variables held this index before: with
+    /// [`index`](Self::index), unique for the manager's lifetime.
+    pub fn generation(self) -> u32 {
+        self.generation
     }
 }
 
@@ -146,7 +163,10 @@ impl serde::Serialize for VariableId {
 
 impl fmt::Debug for VariableId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "VariableId({})", self.index)
+        match self.generation {
+            0 => write!(f, "VariableId({})", self.index),
+            g => write!(f, "VariableId({}v{g})", self.index),
+        }
     }
 }
 

@@ -10,9 +10,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::callbacks::Callback;
 use crate::change::{Change, Metadata, NotifyCounts, NotifyOutcome};
-use crate::ids::{CallbackKey, ObserverId, OwnerKey};
+use crate::ids::{CallbackKey, ObserverId, OwnerKey, VariableId};
 use crate::policy::Policy;
-use crate::queue::Queue;
+use crate::queue::{Queue, Queued};
 
 /// A registration or removal made through a `Notifier`, applied next tick.
 pub(crate) enum Command<V> {
@@ -83,6 +83,20 @@ impl<V> Chunk<V> {
         debug_assert!(!self.is_full());
         self.unchanged |= u64::from(unchanged) << self.changes.len();
         self.changes.push_with_last(variable, old, new, metadata);
+    }
+
+    /// Names the variable of each of the first `ids.len()` changes, in
+    /// order, and removes the changes after them, returned for the caller
+    /// to drop once no lock is held.
+    pub(crate) fn name_variables(&mut self, ids: &[VariableId]) -> Vec<Queued<V>> {
+        for (change, id) in self.changes.changes.iter_mut().zip(ids) {
+            change.variable = id.index;
+        }
+        let kept = ids.len().min(Self::CAPACITY);
+        if kept < Self::CAPACITY {
+            self.unchanged &= (1u64 << kept) - 1;
+        }
+        self.changes.split_off(kept)
     }
 
     pub(crate) fn is_full(&self) -> bool {
@@ -176,16 +190,39 @@ impl<V> Inbox<V> {
         self.snapshot().0
     }
 
-    pub(crate) fn push_command(&self, command: Command<V>) -> Result<(), Closed> {
+    /// Queues `command`; `held` (the interner's lock that keeps its
+    /// variable live) is released after the inbox's and before anything is
+    /// dropped.
+    pub(crate) fn push_command<G>(&self, command: Command<V>, held: G) -> Result<(), Closed> {
         let mut commands = self.commands();
         if commands.closed {
             drop(commands);
-            // Dropped outside the lock: the command may own a notifier.
+            drop(held);
+            // Dropped outside the locks: the command may own a notifier.
             drop(command);
             return Err(Closed);
         }
         commands.queue.push(command);
         Ok(())
+    }
+
+    /// Calls `pending` with the variable of every queued change and command
+    /// (a variable may come more than once). The tick calls it holding the
+    /// interner's write lock, so nothing is added meanwhile.
+    pub(crate) fn pending_variables(&self, mut pending: impl FnMut(u32)) {
+        {
+            let state = self.state();
+            state.queue.changes.iter().for_each(|c| pending(c.variable));
+            state.overflow_vars.iter().for_each(|&v| pending(v));
+        }
+        for command in &self.commands().queue {
+            match command {
+                Command::Add { variable, .. } | Command::RemoveVariable(variable) => {
+                    pending(*variable)
+                }
+                Command::Remove(_) => {}
+            }
+        }
     }
 
     /// Whether deferred commands wait for the next tick (stale at once).
@@ -221,33 +258,40 @@ impl<V> Inbox<V> {
 }
 
 impl<V: PartialEq> Inbox<V> {
-    /// Queues `change`, or coalesces it when the queue is full.
-    pub(crate) fn push(&self, change: Change<V>) -> Result<NotifyOutcome, Closed> {
+    /// Queues `change`, or coalesces it when the queue is full; `held` (the
+    /// interner's lock that keeps its variable live) is released after the
+    /// inbox's and before any value is dropped.
+    pub(crate) fn push<G>(&self, change: Change<V>, held: G) -> Result<NotifyOutcome, Closed> {
         let unchanged = change.old == change.new;
         let mut state = self.state();
         if state.closed {
             drop(state);
-            return Err(Closed); // `change` is dropped after the lock
+            drop(held);
+            return Err(Closed); // `change` is dropped after the locks
         }
         let (outcome, displaced) = state.accept(change, unchanged, self.capacity);
         drop(state);
+        drop(held);
         // Values may notify from their `Drop`: never drop them under the lock.
         drop(displaced);
         Ok(outcome)
     }
 
     /// Queues (or coalesces) every change of `chunk`, in order, under one
-    /// lock, emptying it, and adds what happened to `counts`.
-    pub(crate) fn push_all(
+    /// lock, emptying it, and adds what happened to `counts`; `held` as for
+    /// [`push`](Self::push).
+    pub(crate) fn push_all<G>(
         &self,
         chunk: &mut Chunk<V>,
         counts: &mut NotifyCounts,
+        held: G,
     ) -> Result<(), Closed> {
         let mut displaced = Vec::new();
         let mut state = self.state();
         if state.closed {
             drop(state);
-            chunk.clear(); // the values are dropped after the lock
+            drop(held);
+            chunk.clear(); // the values are dropped after the locks
             return Err(Closed);
         }
         // A change overflows only into a full queue, so while the chunk fits
@@ -266,6 +310,7 @@ impl<V: PartialEq> Inbox<V> {
             displaced.extend(refused);
         }
         drop(state);
+        drop(held);
         // Values may notify from their `Drop`: never drop them under the lock.
         drop(displaced);
         Ok(())

@@ -87,7 +87,13 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         var: impl Into<VariableRef<'a>>,
     ) -> Result<VariableReport, VariableError> {
         let id = self.shared.interner.find(var.into())?;
-        let name = self.shared.interner.name(id.index);
+        let name = self
+            .shared
+            .interner
+            .name(id)
+            .as_deref()
+            .unwrap_or("")
+            .to_owned();
         let Some(variable) = self.store.variables.get(id.index) else {
             // Interned by a notifier but not yet seen by a tick: no observers.
             return Ok(VariableReport::empty(id, name));

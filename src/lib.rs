@@ -111,6 +111,7 @@ mod failure;
 mod ids;
 mod inbox;
 mod inspect;
+mod interner;
 mod manager;
 mod notifier;
 mod observers;

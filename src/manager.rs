@@ -21,7 +21,7 @@ use crate::owners::{Owner, OwnerRegistry};
 use crate::policy::Policy;
 use crate::queue::Queue;
 use crate::stats::{Stats, TickReport};
-use crate::systems::{self, Batch, Primed};
+use crate::systems::{self, Batch, Primed, ReclaimScratch};
 use crate::variables::{Interner, VariableRef};
 
 /// Delivers variable changes to their observers, once per [`tick`](Self::tick).
@@ -75,6 +75,7 @@ pub(crate) struct Scratch<V> {
     pub(crate) deaths: Vec<OwnerKey>,
     /// Observers whose `once` policy was fulfilled this tick.
     pub(crate) finished: Vec<Entity>,
+    pub(crate) reclaim: ReclaimScratch,
 }
 
 impl<V> Scratch<V> {
@@ -85,6 +86,7 @@ impl<V> Scratch<V> {
             commands: Vec::new(),
             deaths: Vec::new(),
             finished: Vec::new(),
+            reclaim: ReclaimScratch::default(),
         }
     }
 
@@ -682,7 +684,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             .interner
             .find(var.into())
             .ok()
-            .and_then(|id| self.store.variables.get(id.index))
+            .and_then(|id| self.store.variables.live(id))
             .map_or(0, |v| v.len())
     }
 
@@ -730,7 +732,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             changes_received: totals.changes_received + inbox.received,
             changes_skipped: totals.changes_skipped + inbox.skipped,
             changes_coalesced: totals.changes_coalesced + inbox.coalesced,
-            variables: self.shared.interner.len() as u64,
+            variables: self.shared.interner.live() as u64,
             uptime: self.created.elapsed(),
             ..totals.clone()
         }

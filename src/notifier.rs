@@ -290,13 +290,14 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
         &self,
         var: impl Into<VariableRef<'a>>,
     ) -> Result<(), NotifyError> {
-        let variable = match self.shared.interner.find(var.into()) {
+        let (held, variable) = self.shared.interner.resolve_known(var.into());
+        let variable = match variable {
             Err(VariableError::Unknown) => return Ok(()), // nobody observes it
             other => other?,
         };
         self.shared
             .inbox
-            .push_command(Command::RemoveVariable(variable.index))
+            .push_command(Command::RemoveVariable(variable.index), held)
             .map_err(|_| NotifyError::ManagerDropped)
     }
 
@@ -335,7 +336,7 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
         }
         self.shared
             .inbox
-            .push_command(Command::Remove(observer))
+            .push_command(Command::Remove(observer), ())
             .map_err(|_| RemoveObserverError::NotFound)
     }
 
@@ -353,19 +354,27 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
         if let Some(policy) = &policy {
             policy.check()?;
         }
-        let variable = self.shared.interner.intern(var)?;
+        let (held, variable) = self.shared.interner.resolve_one(var);
+        let variable = match variable {
+            Ok(id) => id,
+            Err(error) => {
+                drop(held); // before the callback, which may own a notifier
+                return Err(error.into());
+            }
+        };
         if let Some(prime) = &mut prime {
             prime.variable = variable.index;
         }
+        let command = Command::Add {
+            variable: variable.index,
+            owner: owner.key,
+            callback,
+            policy,
+            prime,
+        };
         self.shared
             .inbox
-            .push_command(Command::Add {
-                variable: variable.index,
-                owner: owner.key,
-                callback,
-                policy,
-                prime,
-            })
+            .push_command(command, held)
             .map_err(|_| AddObserverError::ManagerDropped)
     }
 }
@@ -378,25 +387,45 @@ impl<V: PartialEq> Shared<V> {
         new: V,
         metadata: Metadata,
     ) -> Result<NotifyOutcome, NotifyError> {
-        let change = self.change(var, old, new, metadata)?;
+        let (held, variable) = self.interner.resolve_one(var);
+        let variable = match variable {
+            Ok(id) => id.index,
+            Err(error) => {
+                drop(held); // before the values: a `Drop` may notify
+                return Err(error.into());
+            }
+        };
+        let change = Change {
+            variable,
+            old,
+            new,
+            metadata,
+        };
         self.inbox
-            .push(change)
+            .push(change, held)
             .map_err(|_| NotifyError::ManagerDropped)
     }
 
     /// Reports `changes` in order, locking the inbox once per
     /// [`Chunk::CAPACITY`] of them. The caller's iterator and `V::eq` run
-    /// outside the lock.
+    /// outside the locks.
     pub(crate) fn notify_many<'a, K, I>(&self, changes: I) -> Result<NotifyCounts, NotifyManyError>
     where
         K: Into<VariableRef<'a>>,
         I: IntoIterator<Item = (K, V, V, Metadata)>,
     {
         self.queue_all(changes, |chunk, (var, old, new, metadata)| {
-            let change = self.change(var.into(), old, new, metadata)?;
-            let unchanged = change.old == change.new;
+            let var = var.into();
+            self.interner.precheck(var)?;
+            let unchanged = old == new;
+            let change = Change {
+                variable: 0, // named when the chunk is resolved
+                old,
+                new,
+                metadata,
+            };
             chunk.push(change, unchanged);
-            Ok(())
+            Ok(var)
         })
     }
 
@@ -412,35 +441,49 @@ impl<V: PartialEq> Shared<V> {
         I: IntoIterator<Item = (K, V, V)>,
     {
         self.queue_all(changes, |chunk, (var, old, new)| {
-            let variable = self.interner.intern(var.into())?.index;
+            let var = var.into();
+            self.interner.precheck(var)?;
             let unchanged = old == new;
-            chunk.push_sharing(variable, old, new, metadata, unchanged);
-            Ok(())
+            chunk.push_sharing(0, old, new, metadata, unchanged);
+            Ok(var)
         })
     }
 
-    /// Feeds `items` to `add`, which puts one change into the chunk, and
-    /// hands the chunk to the inbox whenever it fills; stops at the first
-    /// item `add` refuses.
-    fn queue_all<T>(
+    /// Feeds `items` to `add`, which puts one change into the chunk and
+    /// returns its variable, and hands the chunk to the inbox whenever it
+    /// fills, its variables resolved under the interner's lock; stops at
+    /// the first item refused.
+    fn queue_all<'a, T>(
         &self,
         items: impl IntoIterator<Item = T>,
-        mut add: impl FnMut(&mut Chunk<V>, T) -> Result<(), VariableError>,
+        mut add: impl FnMut(&mut Chunk<V>, T) -> Result<VariableRef<'a>, VariableError>,
     ) -> Result<NotifyCounts, NotifyManyError> {
         let items = items.into_iter();
         let mut chunk = Chunk::with_expected(items.size_hint().0);
+        let mut vars = Vec::with_capacity(items.size_hint().0.clamp(1, Chunk::<V>::CAPACITY));
+        let mut ids = Vec::with_capacity(vars.capacity());
         let mut accepted = NotifyCounts::default();
         let mut refused = None;
         for item in items {
-            if let Err(error) = add(&mut chunk, item) {
-                refused = Some(error);
-                break;
+            match add(&mut chunk, item) {
+                Ok(var) => vars.push(var),
+                Err(error) => {
+                    refused = Some(error);
+                    break;
+                }
             }
             if chunk.is_full() {
-                self.push_chunk(&mut chunk, &mut accepted)?;
+                refused = self.push_chunk(&mut chunk, &vars, &mut ids, &mut accepted)?;
+                vars.clear();
+                if refused.is_some() {
+                    break;
+                }
             }
         }
-        self.push_chunk(&mut chunk, &mut accepted)?;
+        if refused.is_none() || !vars.is_empty() {
+            let late = self.push_chunk(&mut chunk, &vars, &mut ids, &mut accepted)?;
+            refused = late.or(refused);
+        }
         match refused {
             Some(error) => Err(NotifyManyError {
                 error: error.into(),
@@ -450,35 +493,25 @@ impl<V: PartialEq> Shared<V> {
         }
     }
 
-    /// The change `var: old -> new`, its variable interned or checked.
-    fn change(
-        &self,
-        var: VariableRef<'_>,
-        old: V,
-        new: V,
-        metadata: Metadata,
-    ) -> Result<Change<V>, VariableError> {
-        let variable = self.interner.intern(var)?;
-        Ok(Change {
-            variable: variable.index,
-            old,
-            new,
-            metadata,
-        })
-    }
-
-    /// Hands `chunk` to the inbox under one lock, counting into `accepted`.
+    /// Resolves the chunk's variables `vars` and hands the changes before
+    /// the first refused one to the inbox under one lock, counting into
+    /// `accepted`; returns the refusal.
     fn push_chunk(
         &self,
         chunk: &mut Chunk<V>,
+        vars: &[VariableRef<'_>],
+        ids: &mut Vec<VariableId>,
         accepted: &mut NotifyCounts,
-    ) -> Result<(), NotifyManyError> {
-        self.inbox
-            .push_all(chunk, accepted)
-            .map_err(|_| NotifyManyError {
-                error: NotifyError::ManagerDropped,
-                accepted: *accepted,
-            })
+    ) -> Result<Option<VariableError>, NotifyManyError> {
+        let (held, refused) = self.interner.resolve(vars, ids);
+        let unsent = chunk.name_variables(ids);
+        let pushed = self.inbox.push_all(chunk, accepted, held);
+        drop(unsent); // after the locks: a value's `Drop` may notify
+        pushed.map_err(|_| NotifyManyError {
+            error: NotifyError::ManagerDropped,
+            accepted: *accepted,
+        })?;
+        Ok(refused)
     }
 }
 

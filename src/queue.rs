@@ -147,6 +147,12 @@ impl<V> Queue<V> {
     }
 
     /// Drops every change and metadata, keeping the capacity.
+    /// Removes the changes from `at` on, returned for the caller to drop
+    /// (their metadata entries stay, unused).
+    pub(crate) fn split_off(&mut self, at: usize) -> Vec<Queued<V>> {
+        self.changes.split_off(at.min(self.changes.len()))
+    }
+
     pub(crate) fn clear(&mut self) {
         self.changes.clear();
         self.metadata.clear();

@@ -62,8 +62,12 @@ pub struct Stats {
     /// Deferred commands skipped: their owner died, or their observer or
     /// callback was already gone.
     pub commands_skipped: u64,
-    /// Variables interned.
+    /// Variables interned and not reclaimed: the live size of the variable
+    /// table.
     pub variables: u64,
+    /// Variables reclaimed after going unused (see
+    /// [`Config::reclaim_idle_variables`](crate::Config::reclaim_idle_variables)).
+    pub variables_reclaimed: u64,
     /// Ticks run.
     pub ticks: u64,
     /// Time since the manager was created.
@@ -83,7 +87,7 @@ pub struct SystemTimings {
     pub collect: Duration,
     /// Calling the callbacks.
     pub dispatch: Duration,
-    /// Folding results into the counters.
+    /// Folding results into the counters, and reclaiming unused variables.
     pub account: Duration,
 }
 
@@ -161,6 +165,9 @@ pub struct TickReport {
     pub commands_applied: u64,
     /// Deferred commands skipped (owner dead, observer or callback gone).
     pub commands_skipped: u64,
+    /// Variables reclaimed at the end of this tick after going unused (see
+    /// [`Config::reclaim_idle_variables`](crate::Config::reclaim_idle_variables)).
+    pub variables_reclaimed: u64,
     /// Whether this tick ran the full liveness scan.
     pub full_sweep: bool,
     /// Time per system.
@@ -209,7 +216,7 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} ticks, {} observers ({} added, {} removed, {} swept), {} owners, {} variables; \
+            "{} ticks, {} observers ({} added, {} removed, {} swept), {} owners, {} variables ({} reclaimed); \
              changes: {} received, {} delivered, {} coalesced, {} skipped, {} pending; \
              {} notifications ({} withheld), {} panics, {} errors, {} quarantined, \
              {} evicted by full watchers",
@@ -220,6 +227,7 @@ impl fmt::Display for Stats {
             self.observers_swept,
             self.live_owners,
             self.variables,
+            self.variables_reclaimed,
             self.changes_received,
             self.changes_delivered,
             self.changes_coalesced,
@@ -250,7 +258,7 @@ impl fmt::Display for TickReport {
             f,
             "tick {}: {} notifications over {} variables ({} changes delivered, {} coalesced, \
              {} withheld, {} evicted by full watchers), {} swept, {} panics, {} errors, \
-             {} commands applied ({} skipped){}; {}",
+             {} commands applied ({} skipped), {} variables reclaimed{}; {}",
             self.tick,
             self.notifications,
             self.variables_changed,
@@ -263,6 +271,7 @@ impl fmt::Display for TickReport {
             self.callback_errors,
             self.commands_applied,
             self.commands_skipped,
+            self.variables_reclaimed,
             if self.full_sweep { ", full sweep" } else { "" },
             self.timings,
         )

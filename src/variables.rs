@@ -1,15 +1,16 @@
-//! Variables: the name <-> id interner shared with notifiers, and the
-//! manager's per-variable index of observers.
+//! Variables: how users name them, and the manager's per-variable index of
+//! observers (the interner that issues their ids is `crate::interner`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::collections::VecDeque;
+use std::sync::Arc;
 
 use hecs::Entity;
 use smallvec::SmallVec;
 
 use crate::callbacks::CallbackRef;
-use crate::error::VariableError;
-use crate::ids::{ManagerTag, VariableId};
+use crate::ids::VariableId;
+use crate::interner::Fresh;
+pub(crate) use crate::interner::Interner;
 
 /// Longest variable name accepted, in bytes.
 pub const MAX_VARIABLE_NAME_LEN: usize = 1024;
@@ -42,123 +43,6 @@ impl<'a> From<&'a str> for VariableRef<'a> {
 impl<'a> From<&'a String> for VariableRef<'a> {
     fn from(name: &'a String) -> Self {
         VariableRef::Name(name)
-    }
-}
-
-/// Name <-> id interning, shared by a manager and its notifiers.
-pub(crate) struct Interner {
-    manager: ManagerTag,
-    table: RwLock<Names>,
-}
-
-#[derive(Default)]
-struct Names {
-    ids: HashMap<Arc<str>, u32>,
-    /// Invariant: `names[ids[n]] == n` for every interned name `n`.
-    names: Vec<Arc<str>>,
-}
-
-impl Interner {
-    pub(crate) fn new(manager: ManagerTag) -> Self {
-        Interner {
-            manager,
-            table: RwLock::new(Names::default()),
-        }
-    }
-
-    /// The id of `var`, interning a new name. Inlined: reporting by id (the
-    /// producers' hot path) is one compare.
-    #[inline]
-    pub(crate) fn intern(&self, var: VariableRef<'_>) -> Result<VariableId, VariableError> {
-        match var {
-            VariableRef::Id(id) => self.check(id),
-            VariableRef::Name(name) => self.intern_name(name),
-        }
-    }
-
-    fn intern_name(&self, name: &str) -> Result<VariableId, VariableError> {
-        validate_name(name)?;
-        if let Some(id) = self.find_name(name) {
-            return Ok(id);
-        }
-        let mut table = self.table.write().unwrap_or_else(PoisonError::into_inner);
-        // Another thread may have interned it since the read above.
-        if let Some(&index) = table.ids.get(name) {
-            return Ok(self.id(index));
-        }
-        let index = table.names.len() as u32;
-        // One allocation, shared by both directions of the table.
-        let name: Arc<str> = Arc::from(name);
-        table.ids.insert(Arc::clone(&name), index);
-        table.names.push(name);
-        Ok(self.id(index))
-    }
-
-    /// The id of `var` without interning.
-    pub(crate) fn find(&self, var: VariableRef<'_>) -> Result<VariableId, VariableError> {
-        match var {
-            VariableRef::Id(id) => self.check(id),
-            VariableRef::Name(name) => {
-                validate_name(name)?;
-                self.find_name(name).ok_or(VariableError::Unknown)
-            }
-        }
-    }
-
-    /// Names interned at or after `from`, in id order.
-    pub(crate) fn names_from(&self, from: usize) -> Vec<Arc<str>> {
-        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
-        table.names.get(from..).unwrap_or_default().to_vec()
-    }
-
-    /// Variables interned so far.
-    pub(crate) fn len(&self) -> usize {
-        self.table
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .names
-            .len()
-    }
-
-    /// The name of an interned variable.
-    pub(crate) fn name(&self, index: u32) -> String {
-        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
-        table
-            .names
-            .get(index as usize)
-            .map(|n| n.to_string())
-            .unwrap_or_default()
-    }
-
-    pub(crate) fn id(&self, index: u32) -> VariableId {
-        VariableId {
-            index,
-            manager: self.manager,
-        }
-    }
-
-    fn find_name(&self, name: &str) -> Option<VariableId> {
-        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
-        table.ids.get(name).map(|&index| self.id(index))
-    }
-
-    #[inline]
-    fn check(&self, id: VariableId) -> Result<VariableId, VariableError> {
-        if id.manager == self.manager {
-            Ok(id)
-        } else {
-            Err(VariableError::ForeignManager)
-        }
-    }
-}
-
-fn validate_name(name: &str) -> Result<(), VariableError> {
-    if name.is_empty() {
-        Err(VariableError::EmptyName)
-    } else if name.len() > MAX_VARIABLE_NAME_LEN {
-        Err(VariableError::NameTooLong { len: name.len() })
-    } else {
-        Ok(())
     }
 }
 
@@ -215,6 +99,13 @@ pub(crate) struct Variable {
     /// Its open registration stamp, which plain observers registered in the
     /// same tick join (see `Stamps::join`).
     pub(crate) stamp: Option<u32>,
+    /// The generation of the id this entry serves (see `crate::interner`).
+    pub(crate) generation: u32,
+    /// The tick it was named or last lost its observers; with
+    /// `last_dispatch_tick`, how long it has been idle.
+    idle_since: u64,
+    /// Whether it waits in `Variables::candidates`.
+    enlisted: bool,
 }
 
 #[derive(Default)]
@@ -225,7 +116,7 @@ struct OtherRosters {
 
 impl Variable {
     /// A variable named `name`, with no observer and nothing dispatched.
-    fn new(name: Arc<str>) -> Self {
+    fn new(name: Arc<str>, generation: u32) -> Self {
         Variable {
             name,
             observers: SmallVec::new(),
@@ -235,7 +126,15 @@ impl Variable {
             notifications: 0,
             last_dispatch_tick: None,
             stamp: None,
+            generation,
+            idle_since: 0,
+            enlisted: false,
         }
+    }
+
+    /// The last tick it was named, emptied or changed.
+    fn last_active(&self) -> u64 {
+        self.idle_since.max(self.last_dispatch_tick.unwrap_or(0))
     }
 
     /// The observers in `roster`.
@@ -373,24 +272,147 @@ impl Variable {
 }
 
 /// The manager's per-variable table, indexed by `VariableId::index`.
-#[derive(Default)]
+///
+/// Invariant: an entry whose variable the interner reclaimed is vacant (no
+/// observer, nothing counted, the placeholder name) until a name interned
+/// there is synced in.
 pub(crate) struct Variables {
     entries: Vec<Variable>,
+    /// Entries that may have become reclaimable, with the tick each was
+    /// enlisted, oldest first. Invariant: an entry is listed at most once
+    /// (`Variable::enlisted`).
+    candidates: VecDeque<(u32, u64)>,
+    /// The tick being run (or the last one run).
+    now: u64,
+    /// The name of vacant entries, shared.
+    vacant: Arc<str>,
+    fresh: Vec<Fresh>,
+}
+
+impl Default for Variables {
+    fn default() -> Self {
+        Variables {
+            entries: Vec::new(),
+            candidates: VecDeque::new(),
+            now: 0,
+            vacant: Arc::from(""),
+            fresh: Vec::new(),
+        }
+    }
 }
 
 impl Variables {
-    /// The entry of `index`, pulling names interned since the last call.
+    /// The entry of `index`, pulling names interned since the last sync.
     pub(crate) fn get_or_sync(&mut self, index: u32, interner: &Interner) -> &mut Variable {
-        if index as usize >= self.entries.len() {
+        if interner.has_fresh() || index as usize >= self.entries.len() {
             self.sync(interner);
         }
         &mut self.entries[index as usize]
     }
 
-    /// Adds entries for every name interned since the last call.
+    /// Takes in every name (re)interned since the last call; each starts
+    /// idle, a candidate for reclaiming.
     pub(crate) fn sync(&mut self, interner: &Interner) {
-        let fresh = interner.names_from(self.entries.len());
-        self.entries.extend(fresh.into_iter().map(Variable::new));
+        if !interner.has_fresh() {
+            return;
+        }
+        let mut fresh = std::mem::take(&mut self.fresh);
+        interner.take_fresh(&mut fresh);
+        for Fresh {
+            index,
+            generation,
+            name,
+        } in fresh.drain(..)
+        {
+            let i = index as usize;
+            if i >= self.entries.len() {
+                let vacant = &self.vacant;
+                self.entries
+                    .resize_with(i + 1, || Variable::new(Arc::clone(vacant), 0));
+            }
+            let entry = &mut self.entries[i];
+            debug_assert_eq!(entry.len(), 0, "a (re)interned variable has no observer");
+            entry.name = name;
+            entry.generation = generation;
+            self.enlist(index);
+        }
+        self.fresh = fresh;
+    }
+
+    /// Starts tick `tick`.
+    pub(crate) fn start_tick(&mut self, tick: u64) {
+        self.now = tick;
+    }
+
+    /// Lists `index` as a candidate for reclaiming, idle from now on, if it
+    /// is empty and not listed already.
+    pub(crate) fn enlist(&mut self, index: u32) {
+        let now = self.now;
+        let Some(entry) = self.entries.get_mut(index as usize) else {
+            return;
+        };
+        if entry.len() > 0 {
+            return;
+        }
+        entry.idle_since = entry.idle_since.max(now);
+        if !entry.enlisted {
+            entry.enlisted = true;
+            self.candidates.push_back((index, now));
+        }
+    }
+
+    /// Lists every empty entry not listed yet; run at the full sweep, it
+    /// catches variables whose last observer left since.
+    pub(crate) fn enlist_empty(&mut self) {
+        let now = self.now;
+        for (index, entry) in self.entries.iter_mut().enumerate() {
+            if entry.len() == 0 && !entry.enlisted && !Arc::ptr_eq(&entry.name, &self.vacant) {
+                entry.enlisted = true;
+                entry.idle_since = entry.idle_since.max(now);
+                self.candidates.push_back((index as u32, now));
+            }
+        }
+    }
+
+    /// Moves into `ripe` every candidate idle for `idle_ticks` ticks, as
+    /// `(index, generation)`: empty, not changed, not (re)named since.
+    /// Candidates that gained observers leave the list; those still idle
+    /// but changed since are listed again.
+    pub(crate) fn ripe(&mut self, idle_ticks: u64, ripe: &mut Vec<(u32, u32)>) {
+        let now = self.now;
+        while let Some(&(index, enlisted)) = self.candidates.front() {
+            if enlisted.saturating_add(idle_ticks) > now {
+                break;
+            }
+            self.candidates.pop_front();
+            let entry = &mut self.entries[index as usize];
+            if entry.len() > 0 {
+                entry.enlisted = false;
+            } else if entry.last_active().saturating_add(idle_ticks) <= now {
+                entry.enlisted = false;
+                ripe.push((index, entry.generation));
+            } else {
+                self.candidates.push_back((index, entry.last_active()));
+            }
+        }
+    }
+
+    /// Empties the entry of a variable the interner reclaimed.
+    pub(crate) fn vacate(&mut self, index: u32) {
+        let entry = &mut self.entries[index as usize];
+        debug_assert_eq!(entry.len(), 0, "only empty variables are reclaimed");
+        *entry = Variable::new(Arc::clone(&self.vacant), entry.generation);
+    }
+
+    /// Lists `index` again after a reclaim passed it over (it was pending).
+    pub(crate) fn relist(&mut self, index: u32) {
+        let now = self.now;
+        let entry = &mut self.entries[index as usize];
+        entry.idle_since = now;
+        if !entry.enlisted {
+            entry.enlisted = true;
+            self.candidates.push_back((index, now));
+        }
     }
 
     pub(crate) fn get(&self, index: u32) -> Option<&Variable> {
@@ -401,13 +423,21 @@ impl Variables {
         self.entries.get_mut(index as usize)
     }
 
+    /// The entry serving `id`, if it is live here.
+    pub(crate) fn live(&self, id: VariableId) -> Option<&Variable> {
+        self.get(id.index)
+            .filter(|v| v.generation == id.generation && !Arc::ptr_eq(&v.name, &self.vacant))
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    /// Every entry, by index.
+    /// Every named entry, by index.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Variable> {
-        self.entries.iter()
+        self.entries
+            .iter()
+            .filter(|v| !Arc::ptr_eq(&v.name, &self.vacant))
     }
 
     /// Every entry, by index, for passes that split the table.
@@ -423,6 +453,7 @@ impl Variables {
             var.others = None;
             var.stamp = None;
         }
+        self.enlist_empty();
     }
 }
 
@@ -443,7 +474,7 @@ mod tests {
     #[test]
     fn sole_callback_holds_while_every_plain_observer_shares_one() {
         let mut world = hecs::World::new();
-        let mut var = Variable::new(Arc::from("v"));
+        let mut var = Variable::new(Arc::from("v"), 0);
         let (a, b) = (callback(1), callback(2));
         let slot = |world: &mut hecs::World, callback| Slot {
             entity: world.spawn(()),

@@ -526,7 +526,7 @@ fn open<V>(
         state: Arc::clone(&state),
         evictions: Arc::clone(&shared.watcher_evictions),
         // A copy per watcher, so clones on dispatch threads never share a count.
-        name: Arc::from(shared.interner.name(variable.index)),
+        name: Arc::from(shared.interner.name(variable).as_deref().unwrap_or("")),
     };
     let watcher = Watcher {
         owner: shared.owners.spawn(),

@@ -70,6 +70,23 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> Inner<V> {
         Ok(self.notifier.variable(&full_name(session, var))?)
     }
 
+    /// Interns the manager-side name of `var` of `session` and pins it: the
+    /// manager does not reclaim it until [`unpin`](Self::unpin). Each
+    /// stored entry holds one pin.
+    pub(super) fn pin(&self, session: SessionId, var: &str) -> Result<VariableId, StoreError> {
+        self.intern(session, var)?; // the same checks and errors
+        Ok(self
+            .notifier
+            .shared
+            .interner
+            .pin(&full_name(session, var))?)
+    }
+
+    /// Gives back the pin of a deleted (or never stored) entry.
+    pub(super) fn unpin(&self, variable: VariableId) {
+        self.notifier.shared.interner.unpin(variable);
+    }
+
     /// Reports `stored -> value` and stores `value`; returns the old value.
     /// Refused by a dropped manager, it leaves `stored` unchanged.
     pub(super) fn replace(
@@ -85,10 +102,11 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> Inner<V> {
         Ok(mem::replace(&mut stored.value, value))
     }
 
-    /// Inserts the first value of `var` (already interned as `variable`)
-    /// under the exclusive lock, or replaces it if another thread set it
-    /// meanwhile. The change is reported before the table changes, so a
-    /// refusal (or a panicking `V::clone`) leaves the table as it was.
+    /// Inserts the first value of `var` (already interned and pinned as
+    /// `variable`) under the exclusive lock, or replaces it if another
+    /// thread set it meanwhile (giving the pin back). The change is reported
+    /// before the table changes, so a refusal (or a panicking `V::clone`)
+    /// leaves the table as it was.
     pub(super) fn insert(
         &self,
         session: SessionId,
@@ -103,12 +121,18 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> Inner<V> {
                 .get_mut(var)
         });
         if let Some(stored) = raced {
+            self.unpin(variable);
             return self.replace(session, stored, value).map(Some);
         }
         let new = Some(value.clone());
+        let unpin = Unpin {
+            inner: self,
+            variable,
+        };
         self.notifier
             .notify(variable, None, new, self.metadata(session))
             .map_err(dropped)?;
+        std::mem::forget(unpin);
         let vars = sessions.entry(session).or_default();
         let vars = vars.get_mut().unwrap_or_else(PoisonError::into_inner);
         vars.insert(Box::from(var), Stored { value, variable });
@@ -133,4 +157,37 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> Inner<V> {
 /// or replacement made after anything that may panic: recover the guard.
 pub(super) fn lock<V>(vars: &Mutex<Variables<V>>) -> MutexGuard<'_, Variables<V>> {
     vars.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Gives a pin back when dropped: on every way out of an insert that did
+/// not store its entry (a refusal or a panicking `V::clone`).
+struct Unpin<'a, V> {
+    inner: &'a Inner<V>,
+    variable: VariableId,
+}
+
+impl<V> Drop for Unpin<'_, V> {
+    fn drop(&mut self) {
+        self.inner.notifier.shared.interner.unpin(self.variable);
+    }
+}
+
+/// The entries left when the last clone of the store goes give their pins
+/// back, so their variables can be reclaimed.
+impl<V> Drop for Inner<V> {
+    fn drop(&mut self) {
+        let sessions = self
+            .sessions
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for vars in sessions.values_mut() {
+            for stored in vars
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .values()
+            {
+                self.notifier.shared.interner.unpin(stored.variable);
+            }
+        }
+    }
 }

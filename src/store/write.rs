@@ -56,7 +56,7 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> SessionStore<V> {
         }
         // The first set of this variable: name it before taking the
         // exclusive lock, then insert (unless another thread got there first).
-        let variable = self.inner.intern(session, var)?;
+        let variable = self.inner.pin(session, var)?;
         self.inner.insert(session, var, variable, value)
     }
 
@@ -114,6 +114,7 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> SessionStore<V> {
         if vars.is_empty() {
             sessions.remove(&session);
         }
+        self.inner.unpin(stored.variable);
         self.inner.clean_up(session, vec![(name, stored.variable)]);
         Ok(Some(stored.value))
     }
@@ -169,6 +170,9 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> SessionStore<V> {
             .into_iter()
             .map(|(name, stored)| (name, stored.variable))
             .collect();
+        for (_, variable) in &deleted {
+            self.inner.unpin(*variable);
+        }
         deleted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         self.inner.clean_up(session, deleted);
         Ok(count)

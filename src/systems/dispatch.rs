@@ -232,6 +232,7 @@ impl<'a, V: Sync> Planner<'a, V> {
             let job = Job {
                 variable: VariableId {
                     index: batch.variable,
+                    generation: variable.generation,
                     manager: self.ids.manager,
                 },
                 name: &variable.name,

@@ -8,6 +8,7 @@ mod apply;
 mod collect;
 mod dispatch;
 mod policies;
+mod reclaim;
 mod sweep;
 
 use std::sync::atomic::Ordering;
@@ -21,8 +22,9 @@ use crate::stats::{SystemTimings, TickReport};
 
 pub(crate) use collect::Batch;
 pub(crate) use policies::Primed;
+pub(crate) use reclaim::ReclaimScratch;
 
-/// Runs one tick: apply, sweep, collect, dispatch, account.
+/// Runs one tick: apply, sweep, collect, dispatch, account, reclaim.
 pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
     m: &mut ObserverManager<V>,
 ) -> TickReport {
@@ -50,6 +52,8 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
         clock = now;
     };
 
+    m.store.variables.start_tick(tick);
+    m.store.variables.sync(&m.shared.interner);
     {
         let _s = tracing::debug_span!(target: TRACE_TARGET, "apply").entered();
         m.shared.inbox.take_commands(&mut m.scratch.commands);
@@ -155,6 +159,24 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
         m.totals.absorb(&report);
         if m.store.release_storage_if_empty() {
             m.scratch.release_storage();
+        }
+    }
+    {
+        let _s = tracing::debug_span!(target: TRACE_TARGET, "reclaim").entered();
+        report.variables_reclaimed = reclaim::reclaim(
+            &mut m.store.variables,
+            &m.shared,
+            m.config.reclaim_idle,
+            report.full_sweep,
+            &mut m.scratch.reclaim,
+        );
+        m.totals.variables_reclaimed += report.variables_reclaimed;
+        if report.variables_reclaimed > 0 {
+            tracing::debug!(
+                target: TRACE_TARGET,
+                reclaimed = report.variables_reclaimed,
+                "reclaim"
+            );
         }
     }
     lap(&mut timings.account);

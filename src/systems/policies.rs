@@ -50,7 +50,7 @@ impl<'a, V> Target<'a, V> {
     fn new(
         callbacks: &'a Callbacks<V>,
         callback: CallbackRef,
-        variable: u32,
+        (variable, generation): (u32, u32),
         name: &'a str,
         entity: Entity,
         ids: IdScope,
@@ -60,6 +60,7 @@ impl<'a, V> Target<'a, V> {
             callback,
             variable: VariableId {
                 index: variable,
+                generation,
                 manager: ids.manager,
             },
             name,
@@ -121,14 +122,14 @@ pub(crate) fn deliver_primed<V: Send + Sync + 'static>(
         let Some(var) = store.variables.get(stamp.variable) else {
             continue;
         };
-        let name = Arc::clone(&var.name);
+        let (name, var_generation) = (Arc::clone(&var.name), var.generation);
         let Some(slot) = var.roster(stamp.roster).get(place.slot as usize) else {
             continue;
         };
         let target = Target::new(
             &store.callbacks,
             slot.callback,
-            stamp.variable,
+            (stamp.variable, var_generation),
             &name,
             entity,
             ids,
@@ -163,7 +164,7 @@ fn deliver_batch<V: Send + Sync + 'static>(
     if slots.is_empty() {
         return;
     }
-    let name = Arc::clone(&var.name);
+    let (name, var_generation) = (Arc::clone(&var.name), var.generation);
     let mut delivered = 0;
     for slot in slots {
         let Ok(policed) = store.world.query_one_mut::<&mut Policed<V>>(slot.entity) else {
@@ -172,7 +173,7 @@ fn deliver_batch<V: Send + Sync + 'static>(
         let target = Target::new(
             &store.callbacks,
             slot.callback,
-            variable,
+            (variable, var_generation),
             &name,
             slot.entity,
             ids,
@@ -291,12 +292,12 @@ fn deliver_waiting<V: Send + Sync + 'static>(
         let Some(slot) = var.roster(stamp.roster).get(place.slot as usize) else {
             return false;
         };
-        let callback = slot.callback;
+        let (callback, var_generation) = (slot.callback, var.generation);
         var.notifications += 1;
         let target = Target::new(
             &store.callbacks,
             callback,
-            stamp.variable,
+            (stamp.variable, var_generation),
             &var.name,
             entity,
             ids,

@@ -2,7 +2,7 @@
 //! other test is in `tests/suite`. Each test here holds `common::serial()`
 //! for its whole run, so they run one at a time:
 //!
-//! - the heap measurements (`leaks`, `overload`): a process has one heap,
+//! - the heap measurements (`leaks`, `names`, `overload`): a process has one heap,
 //!   counted by this binary's global allocator (`common::CountingAllocator`);
 //! - the `tracing` output (`telemetry`): `tracing` caches per call site
 //!   whether anyone listens, process-wide, so a test that installs a
@@ -14,6 +14,7 @@
 
 mod common;
 mod leaks;
+mod names;
 mod overload;
 mod telemetry;
 

@@ -85,7 +85,9 @@ fn a_tick_opens_a_span_per_system_and_reports_in_fields() {
     let names: Vec<&str> = seen.spans.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["tick", "apply", "sweep", "collect", "dispatch", "account"]
+        [
+            "tick", "apply", "sweep", "collect", "dispatch", "account", "reclaim"
+        ]
     );
     let tick = &seen.spans[0].1;
     assert_eq!(field(tick, "tick"), Some("1"));

@@ -1,6 +1,7 @@
 //! The integration tests, one module per concern, in one binary: the engine
 //! is compiled into a test binary once, not once per file. The tests that
-//! measure the heap need a process to themselves and live in `tests/heap`.
+//! measure the heap or `tracing` need a process to themselves and live in
+//! `tests/isolated`.
 //!
 //! ```sh
 //! cargo test --test suite               # all of them
@@ -21,6 +22,7 @@ mod metadata;
 mod model;
 mod notify_many;
 mod policies;
+mod reclaim;
 mod reentrancy;
 mod remove_many;
 mod storage;

@@ -1,0 +1,402 @@
+//! The name <-> id table a manager shares with its notifiers, and the lock
+//! that makes reclaiming an unused variable exact.
+//!
+//! Invariants, under `table`:
+//! - `ids[n] == i` exactly when `slots[i].name == Some(n)`;
+//! - an id `(i, g)` is live exactly when `slots[i]` has a name and
+//!   generation `g`; a reclaimed slot's generation is bumped at once, so
+//!   every id issued for it before is stale from then on;
+//! - a slot in `free` has no name, and the next name interned there gets its
+//!   (already bumped) generation.
+//!
+//! Producers hold the lock (read, or write to intern a new name) from
+//! resolving a variable until its change or command is in the inbox; the
+//! tick holds it for writing while it checks the inbox for pending work and
+//! reclaims. So a variable with a queued change or command is never
+//! reclaimed, and every queued change names a live variable.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::error::VariableError;
+use crate::ids::{ManagerTag, VariableId};
+use crate::variables::{MAX_VARIABLE_NAME_LEN, VariableRef};
+
+/// Name <-> id interning, shared by a manager and its notifiers.
+pub(crate) struct Interner {
+    manager: ManagerTag,
+    table: RwLock<Names>,
+    /// Set while `Names::fresh` is not empty, so the manager's table can
+    /// tell without the lock whether it must sync.
+    has_fresh: AtomicBool,
+}
+
+/// The table behind the lock.
+#[derive(Default)]
+pub(crate) struct Names {
+    ids: HashMap<Arc<str>, u32>,
+    slots: Vec<NameSlot>,
+    free: Vec<u32>,
+    /// Slots given a name since the manager last synced its own table.
+    fresh: Vec<u32>,
+    live: usize,
+}
+
+#[derive(Default)]
+struct NameSlot {
+    name: Option<Arc<str>>,
+    generation: u32,
+    /// Holders (session store entries) that keep the variable from being
+    /// reclaimed whatever else it has.
+    pins: u32,
+}
+
+/// The table's lock, held while resolved ids must stay live.
+#[expect(dead_code, reason = "held for its `Drop`, which releases the lock")]
+pub(crate) enum Held<'a> {
+    Read(RwLockReadGuard<'a, Names>),
+    Write(RwLockWriteGuard<'a, Names>),
+}
+
+/// A variable (re)interned since the manager last looked.
+pub(crate) struct Fresh {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+    pub(crate) name: Arc<str>,
+}
+
+impl Interner {
+    pub(crate) fn new(manager: ManagerTag) -> Self {
+        Interner {
+            manager,
+            table: RwLock::new(Names::default()),
+            has_fresh: AtomicBool::new(false),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Names> {
+        // Every change under the lock is made after anything that may
+        // panic (hashing, allocation): recover the guard.
+        self.table.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The table for writing: the tick's reclaim holds it across its check
+    /// of the inbox.
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Names> {
+        self.table.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Resolves `vars` in order, interning new names, into `out`, and
+    /// returns the lock that keeps every resolved id live while it is held,
+    /// with the first refusal (`out` then holds the ids before it).
+    pub(crate) fn resolve(
+        &self,
+        vars: &[VariableRef<'_>],
+        out: &mut Vec<VariableId>,
+    ) -> (Held<'_>, Option<VariableError>) {
+        out.clear();
+        let table = self.read();
+        for &var in vars {
+            match self.look_up(&table, var) {
+                Ok(Some(id)) => out.push(id),
+                Ok(None) => break, // a new name: intern under the write lock
+                Err(error) => return (Held::Read(table), Some(error)),
+            }
+        }
+        if out.len() == vars.len() {
+            return (Held::Read(table), None);
+        }
+        drop(table);
+        out.clear();
+        let mut table = self.write();
+        for &var in vars {
+            match self.intern_in(&mut table, var) {
+                Ok(id) => out.push(id),
+                Err(error) => return (Held::Write(table), Some(error)),
+            }
+        }
+        (Held::Write(table), None)
+    }
+
+    /// Resolves one variable as [`resolve`](Self::resolve) does.
+    #[inline]
+    pub(crate) fn resolve_one(
+        &self,
+        var: VariableRef<'_>,
+    ) -> (Held<'_>, Result<VariableId, VariableError>) {
+        let table = self.read();
+        match self.look_up(&table, var) {
+            Ok(Some(id)) => (Held::Read(table), Ok(id)),
+            Err(error) => (Held::Read(table), Err(error)),
+            Ok(None) => {
+                drop(table);
+                let mut table = self.write();
+                let id = self.intern_in(&mut table, var);
+                (Held::Write(table), id)
+            }
+        }
+    }
+
+    /// Resolves a known variable without interning, holding the lock.
+    pub(crate) fn resolve_known(
+        &self,
+        var: VariableRef<'_>,
+    ) -> (Held<'_>, Result<VariableId, VariableError>) {
+        let table = self.read();
+        let id = self
+            .look_up(&table, var)
+            .and_then(|id| id.ok_or(VariableError::Unknown));
+        (Held::Read(table), id)
+    }
+
+    /// The checks on `var` that need no table (a name's length, an id's
+    /// manager), for batches that resolve later.
+    pub(crate) fn precheck(&self, var: VariableRef<'_>) -> Result<(), VariableError> {
+        match var {
+            VariableRef::Id(id) if id.manager != self.manager => Err(VariableError::ForeignManager),
+            VariableRef::Id(_) => Ok(()),
+            VariableRef::Name(name) => validate_name(name),
+        }
+    }
+
+    /// The id of `var`, interning a new name. For the manager's own calls:
+    /// nothing reclaims while the manager is borrowed, so the id stays live
+    /// until its next tick at least.
+    pub(crate) fn intern(&self, var: VariableRef<'_>) -> Result<VariableId, VariableError> {
+        self.resolve_one(var).1
+    }
+
+    /// The id of `var` without interning.
+    pub(crate) fn find(&self, var: VariableRef<'_>) -> Result<VariableId, VariableError> {
+        self.look_up(&self.read(), var)?
+            .ok_or(VariableError::Unknown)
+    }
+
+    /// Interns `name` and pins it: it is not reclaimed until the returned
+    /// pin is given back through [`unpin`](Self::unpin).
+    pub(crate) fn pin(&self, name: &str) -> Result<VariableId, VariableError> {
+        let mut table = self.write();
+        let id = self.intern_in(&mut table, VariableRef::Name(name))?;
+        let slot = &mut table.slots[id.index as usize];
+        slot.pins = slot.pins.saturating_add(1);
+        Ok(id)
+    }
+
+    /// Gives back one pin of `id` (a no-op for a stale id).
+    pub(crate) fn unpin(&self, id: VariableId) {
+        let mut table = self.write();
+        if let Some(slot) = table.slots.get_mut(id.index as usize)
+            && slot.generation == id.generation
+        {
+            slot.pins = slot.pins.saturating_sub(1);
+        }
+    }
+
+    /// Variables interned and not reclaimed.
+    pub(crate) fn live(&self) -> usize {
+        self.read().live
+    }
+
+    /// The name of a live variable.
+    pub(crate) fn name(&self, id: VariableId) -> Option<Arc<str>> {
+        let table = self.read();
+        let slot = table.slots.get(id.index as usize)?;
+        (slot.generation == id.generation)
+            .then(|| slot.name.clone())
+            .flatten()
+    }
+
+    /// Whether names were (re)interned since the last [`take_fresh`](Self::take_fresh).
+    #[inline]
+    pub(crate) fn has_fresh(&self) -> bool {
+        self.has_fresh.load(Ordering::Acquire)
+    }
+
+    /// The variables (re)interned since the last call, still live.
+    pub(crate) fn take_fresh(&self, out: &mut Vec<Fresh>) {
+        let mut table = self.write();
+        let table = &mut *table;
+        self.has_fresh.store(false, Ordering::Release);
+        for index in table.fresh.drain(..) {
+            let slot = &table.slots[index as usize];
+            if let Some(name) = &slot.name {
+                out.push(Fresh {
+                    index,
+                    generation: slot.generation,
+                    name: Arc::clone(name),
+                });
+            }
+        }
+    }
+
+    /// `Some(id)` for a known variable, `None` for a valid unknown name.
+    fn look_up(
+        &self,
+        table: &Names,
+        var: VariableRef<'_>,
+    ) -> Result<Option<VariableId>, VariableError> {
+        match var {
+            VariableRef::Id(id) => self.check(table, id).map(Some),
+            VariableRef::Name(name) => {
+                validate_name(name)?;
+                Ok(table.ids.get(name).map(|&index| VariableId {
+                    index,
+                    generation: table.slots[index as usize].generation,
+                    manager: self.manager,
+                }))
+            }
+        }
+    }
+
+    fn intern_in(
+        &self,
+        table: &mut Names,
+        var: VariableRef<'_>,
+    ) -> Result<VariableId, VariableError> {
+        if let Some(id) = self.look_up(table, var)? {
+            return Ok(id);
+        }
+        let VariableRef::Name(name) = var else {
+            unreachable!("an id is known or refused by `look_up`");
+        };
+        // One allocation, shared by both directions of the table.
+        let name: Arc<str> = Arc::from(name);
+        let index = match table.free.pop() {
+            Some(index) => index,
+            None => {
+                table.slots.push(NameSlot::default());
+                (table.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut table.slots[index as usize];
+        slot.name = Some(Arc::clone(&name));
+        let generation = slot.generation;
+        table.ids.insert(name, index);
+        table.fresh.push(index);
+        table.live += 1;
+        self.has_fresh.store(true, Ordering::Release);
+        Ok(VariableId {
+            index,
+            generation,
+            manager: self.manager,
+        })
+    }
+
+    #[inline]
+    fn check(&self, table: &Names, id: VariableId) -> Result<VariableId, VariableError> {
+        if id.manager != self.manager {
+            return Err(VariableError::ForeignManager);
+        }
+        match table.slots.get(id.index as usize) {
+            Some(slot) if slot.generation == id.generation && slot.name.is_some() => Ok(id),
+            _ => Err(VariableError::Reclaimed),
+        }
+    }
+}
+
+impl Names {
+    /// Reclaims variable `index` of `generation` unless it is pinned or
+    /// already gone: forgets its name and makes every id of it stale.
+    /// Returns whether it did. A slot whose generation is exhausted is
+    /// retired rather than reused, so no id ever repeats.
+    pub(crate) fn reclaim(&mut self, index: u32, generation: u32) -> bool {
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return false;
+        };
+        if slot.generation != generation || slot.pins > 0 {
+            return false;
+        }
+        let Some(name) = slot.name.take() else {
+            return false;
+        };
+        self.ids.remove(&name);
+        self.live -= 1;
+        if let Some(next) = slot.generation.checked_add(1) {
+            slot.generation = next;
+            self.free.push(index);
+        }
+        true
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), VariableError> {
+    if name.is_empty() {
+        Err(VariableError::EmptyName)
+    } else if name.len() > MAX_VARIABLE_NAME_LEN {
+        Err(VariableError::NameTooLong { len: name.len() })
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reclaimed_id_is_stale_and_its_slot_is_reused_with_a_new_generation() {
+        let interner = Interner::new(ManagerTag::fresh());
+        let a = interner.intern(VariableRef::Name("a")).unwrap();
+        assert!(interner.write().reclaim(a.index, a.generation));
+        assert_eq!(
+            interner.intern(VariableRef::Id(a)),
+            Err(VariableError::Reclaimed)
+        );
+        assert_eq!(
+            interner.find(VariableRef::Name("a")),
+            Err(VariableError::Unknown)
+        );
+        let b = interner.intern(VariableRef::Name("b")).unwrap();
+        assert_eq!(b.index, a.index, "the slot is reused");
+        assert_ne!(b, a, "under another generation");
+        assert_eq!(interner.name(b).as_deref(), Some("b"));
+        assert_eq!(interner.name(a), None);
+        assert_eq!(interner.live(), 1);
+    }
+
+    #[test]
+    fn a_pinned_variable_is_not_reclaimed_until_unpinned() {
+        let interner = Interner::new(ManagerTag::fresh());
+        let a = interner.pin("a").unwrap();
+        assert!(!interner.write().reclaim(a.index, a.generation));
+        interner.unpin(a);
+        assert!(interner.write().reclaim(a.index, a.generation));
+        assert!(!interner.write().reclaim(a.index, a.generation), "once");
+    }
+
+    #[test]
+    fn resolve_stops_at_the_first_refusal_and_interns_the_rest_before_it() {
+        let interner = Interner::new(ManagerTag::fresh());
+        let mut out = Vec::new();
+        let vars = [
+            VariableRef::Name("x"),
+            VariableRef::Name(""),
+            VariableRef::Name("y"),
+        ];
+        let (held, refused) = interner.resolve(&vars, &mut out);
+        drop(held);
+        assert_eq!(refused, Some(VariableError::EmptyName));
+        assert_eq!(out.len(), 1);
+        assert!(interner.find(VariableRef::Name("x")).is_ok());
+        assert_eq!(
+            interner.find(VariableRef::Name("y")),
+            Err(VariableError::Unknown)
+        );
+    }
+
+    #[test]
+    fn fresh_names_are_reported_once() {
+        let interner = Interner::new(ManagerTag::fresh());
+        interner.intern(VariableRef::Name("a")).unwrap();
+        assert!(interner.has_fresh());
+        let mut fresh = Vec::new();
+        interner.take_fresh(&mut fresh);
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(&*fresh[0].name, "a");
+        assert!(!interner.has_fresh());
+        fresh.clear();
+        interner.take_fresh(&mut fresh);
+        assert!(fresh.is_empty());
+    }
+}
