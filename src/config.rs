@@ -147,8 +147,8 @@ impl Config {
     /// never taken for another variable); naming it again makes a new one.
     /// So a stream of ever-new names holds at most the names of the last
     /// `ticks` ticks. A variable named but never observed counts from the
-    /// tick it is named; one whose last observer leaves, from the next full
-    /// sweep ([`Config::sweep_every`]). `None` keeps every variable for the
+    /// tick it is named; one whose last observer leaves, from the tick it
+    /// leaves (removed, or swept with its owner). `None` keeps every variable for the
     /// manager's lifetime. Default
     /// `Some(`[`Config::DEFAULT_RECLAIM_IDLE_TICKS`]`)`; `Some(0)` is refused
     /// with [`ConfigError::ZeroReclaimIdle`].

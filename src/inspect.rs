@@ -1,5 +1,6 @@
 //! The per-variable debug view.
 
+use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
 
 use crate::components::{Delivery, Frozen, Liveness, Tally};
@@ -108,7 +109,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             name,
             changes_dispatched: variable.changes_dispatched,
             notifications: variable.notifications,
-            last_dispatch_tick: variable.last_dispatch_tick,
+            last_dispatch_tick: variable.last_dispatch_tick.map(NonZeroU64::get),
             observers,
         })
     }
@@ -138,8 +139,11 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             Ok(p) => (p.delivered, p.last_delivery),
             Err(_) => {
                 let dispatched = variable.changes_dispatched;
-                let last =
-                    delivery.last_delivery_tick(dispatched, variable.last_dispatch_tick, frozen);
+                let last = delivery.last_delivery_tick(
+                    dispatched,
+                    variable.last_dispatch_tick.map(NonZeroU64::get),
+                    frozen,
+                );
                 (delivery.deliveries(dispatched, frozen), last)
             }
         };

@@ -2,6 +2,7 @@
 //! observers (the interner that issues their ids is `crate::interner`).
 
 use std::collections::VecDeque;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use hecs::Entity;
@@ -95,15 +96,21 @@ pub(crate) struct Variable {
     /// Callback calls made for this variable so far.
     pub(crate) notifications: u64,
     /// The last tick that dispatched a change of this variable.
-    pub(crate) last_dispatch_tick: Option<u64>,
+    pub(crate) last_dispatch_tick: Option<NonZeroU64>,
     /// Its open registration stamp, which plain observers registered in the
     /// same tick join (see `Stamps::join`).
     pub(crate) stamp: Option<u32>,
     /// The generation of the id this entry serves (see `crate::interner`).
     pub(crate) generation: u32,
+}
+
+/// A variable's standing as a candidate for reclaiming, kept beside the
+/// table so that the entries the dispatch reads stay small.
+#[derive(Clone, Copy, Default)]
+struct Idle {
     /// The tick it was named or last lost its observers; with
-    /// `last_dispatch_tick`, how long it has been idle.
-    idle_since: u64,
+    /// `Variable::last_dispatch_tick`, how long it has been idle.
+    since: u64,
     /// Whether it waits in `Variables::candidates`.
     enlisted: bool,
 }
@@ -127,14 +134,7 @@ impl Variable {
             last_dispatch_tick: None,
             stamp: None,
             generation,
-            idle_since: 0,
-            enlisted: false,
         }
-    }
-
-    /// The last tick it was named, emptied or changed.
-    fn last_active(&self) -> u64 {
-        self.idle_since.max(self.last_dispatch_tick.unwrap_or(0))
     }
 
     /// The observers in `roster`.
@@ -278,9 +278,11 @@ impl Variable {
 /// there is synced in.
 pub(crate) struct Variables {
     entries: Vec<Variable>,
+    /// Beside `entries`, index for index. Invariant: as long as `entries`.
+    idle: Vec<Idle>,
     /// Entries that may have become reclaimable, with the tick each was
     /// enlisted, oldest first. Invariant: an entry is listed at most once
-    /// (`Variable::enlisted`).
+    /// (`Idle::enlisted`).
     candidates: VecDeque<(u32, u64)>,
     /// The tick being run (or the last one run).
     now: u64,
@@ -293,6 +295,7 @@ impl Default for Variables {
     fn default() -> Self {
         Variables {
             entries: Vec::new(),
+            idle: Vec::new(),
             candidates: VecDeque::new(),
             now: 0,
             vacant: Arc::from(""),
@@ -329,6 +332,7 @@ impl Variables {
                 let vacant = &self.vacant;
                 self.entries
                     .resize_with(i + 1, || Variable::new(Arc::clone(vacant), 0));
+                self.idle.resize(i + 1, Idle::default());
             }
             let entry = &mut self.entries[i];
             debug_assert_eq!(entry.len(), 0, "a (re)interned variable has no observer");
@@ -348,30 +352,42 @@ impl Variables {
     /// is empty and not listed already.
     pub(crate) fn enlist(&mut self, index: u32) {
         let now = self.now;
-        let Some(entry) = self.entries.get_mut(index as usize) else {
+        let i = index as usize;
+        let (Some(entry), Some(idle)) = (self.entries.get(i), self.idle.get_mut(i)) else {
             return;
         };
         if entry.len() > 0 {
             return;
         }
-        entry.idle_since = entry.idle_since.max(now);
-        if !entry.enlisted {
-            entry.enlisted = true;
+        idle.since = idle.since.max(now);
+        if !idle.enlisted {
+            idle.enlisted = true;
             self.candidates.push_back((index, now));
         }
     }
 
-    /// Lists every empty entry not listed yet; run at the full sweep, it
-    /// catches variables whose last observer left since.
+    /// Lists every empty entry not listed yet; for passes that empty many
+    /// rosters at once (the others call [`enlist`](Self::enlist)).
     pub(crate) fn enlist_empty(&mut self) {
         let now = self.now;
-        for (index, entry) in self.entries.iter_mut().enumerate() {
-            if entry.len() == 0 && !entry.enlisted && !Arc::ptr_eq(&entry.name, &self.vacant) {
-                entry.enlisted = true;
-                entry.idle_since = entry.idle_since.max(now);
+        let table = self.entries.iter().zip(&mut self.idle).enumerate();
+        for (index, (entry, idle)) in table {
+            if entry.len() == 0 && !idle.enlisted && !Arc::ptr_eq(&entry.name, &self.vacant) {
+                idle.enlisted = true;
+                idle.since = idle.since.max(now);
                 self.candidates.push_back((index as u32, now));
             }
         }
+    }
+
+    /// Whether a candidate has been listed for `idle_ticks` ticks (`None`:
+    /// never), so [`ripe`](Self::ripe) has one to look at.
+    #[inline]
+    pub(crate) fn has_due(&self, idle_ticks: Option<u64>) -> bool {
+        let (Some(idle_ticks), Some(&(_, enlisted))) = (idle_ticks, self.candidates.front()) else {
+            return false;
+        };
+        enlisted.saturating_add(idle_ticks) <= self.now
     }
 
     /// Moves into `ripe` every candidate idle for `idle_ticks` ticks, as
@@ -385,14 +401,20 @@ impl Variables {
                 break;
             }
             self.candidates.pop_front();
-            let entry = &mut self.entries[index as usize];
+            let (entry, idle) = (
+                &self.entries[index as usize],
+                &mut self.idle[index as usize],
+            );
+            let last_active = idle
+                .since
+                .max(entry.last_dispatch_tick.map_or(0, NonZeroU64::get));
             if entry.len() > 0 {
-                entry.enlisted = false;
-            } else if entry.last_active().saturating_add(idle_ticks) <= now {
-                entry.enlisted = false;
+                idle.enlisted = false;
+            } else if last_active.saturating_add(idle_ticks) <= now {
+                idle.enlisted = false;
                 ripe.push((index, entry.generation));
             } else {
-                self.candidates.push_back((index, entry.last_active()));
+                self.candidates.push_back((index, last_active));
             }
         }
     }
@@ -402,15 +424,16 @@ impl Variables {
         let entry = &mut self.entries[index as usize];
         debug_assert_eq!(entry.len(), 0, "only empty variables are reclaimed");
         *entry = Variable::new(Arc::clone(&self.vacant), entry.generation);
+        self.idle[index as usize] = Idle::default();
     }
 
     /// Lists `index` again after a reclaim passed it over (it was pending).
     pub(crate) fn relist(&mut self, index: u32) {
         let now = self.now;
-        let entry = &mut self.entries[index as usize];
-        entry.idle_since = now;
-        if !entry.enlisted {
-            entry.enlisted = true;
+        let idle = &mut self.idle[index as usize];
+        idle.since = now;
+        if !idle.enlisted {
+            idle.enlisted = true;
             self.candidates.push_back((index, now));
         }
     }

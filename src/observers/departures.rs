@@ -258,6 +258,14 @@ impl<V> Store<V> {
             "a leaver missing from its roster"
         );
         debug_assert_eq!(despawned, count, "a leaver missing from the world");
+        // The rosters emptied become candidates for reclaiming.
+        if every_roster {
+            variables.enlist_empty();
+        } else {
+            for touched in &plan.rosters {
+                variables.enlist(touched.variable);
+            }
+        }
         plan.clear();
         self.departures = plan;
         count

@@ -3,6 +3,7 @@
 //! stated on `Places`, `Place::slot` and `OwnedLists` hold whenever control
 //! leaves this module.
 
+use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
 
 use hecs::{ColumnBatch, ColumnBatchType, Entity, QueryOneError, World};
@@ -314,7 +315,7 @@ impl<V> Store<V> {
             changes_dispatched: var.changes_dispatched,
             last_delivery_tick: delivery.last_delivery_tick(
                 var.changes_dispatched,
-                var.last_dispatch_tick,
+                var.last_dispatch_tick.map(NonZeroU64::get),
                 None,
             ),
         };
@@ -369,6 +370,9 @@ impl<V> Store<V> {
         match place.and_then(|place| Some((place, self.unlink_variable(entity, place)?))) {
             Some((place, slot)) => {
                 self.callbacks.release(slot.callback);
+                if let Some(stamp) = self.stamps.get(place.stamp) {
+                    self.variables.enlist(stamp.variable);
+                }
                 self.stamps.release(place.stamp);
             }
             None => debug_assert!(false, "observer missing from its variable's roster"),

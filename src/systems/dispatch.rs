@@ -6,6 +6,7 @@
 //! are recorded in per-worker buffers (rayon's `fold`), merged once at the
 //! end, and reported by account.
 
+use std::num::NonZeroU64;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use hecs::Entity;
@@ -227,7 +228,7 @@ impl<'a, V: Sync> Planner<'a, V> {
             let dispatched = batch.changes.len() as u64;
             variable.changes_dispatched += dispatched;
             variable.notifications += dispatched * variable.observers.len() as u64;
-            variable.last_dispatch_tick = Some(self.tick);
+            variable.last_dispatch_tick = NonZeroU64::new(self.tick);
             let variable: &'v Variable = variable;
             let job = Job {
                 variable: VariableId {

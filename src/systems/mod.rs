@@ -24,7 +24,8 @@ pub(crate) use collect::Batch;
 pub(crate) use policies::Primed;
 pub(crate) use reclaim::ReclaimScratch;
 
-/// Runs one tick: apply, sweep, collect, dispatch, account, reclaim.
+/// Runs one tick: apply, sweep, collect, dispatch, account, and reclaim
+/// on the ticks when a candidate is due.
 pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
     m: &mut ObserverManager<V>,
 ) -> TickReport {
@@ -161,13 +162,13 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
             m.scratch.release_storage();
         }
     }
-    {
+    // Most ticks have no candidate due: they skip the system and its span.
+    if m.store.variables.has_due(m.config.reclaim_idle) {
         let _s = tracing::debug_span!(target: TRACE_TARGET, "reclaim").entered();
         report.variables_reclaimed = reclaim::reclaim(
             &mut m.store.variables,
             &m.shared,
             m.config.reclaim_idle,
-            report.full_sweep,
             &mut m.scratch.reclaim,
         );
         m.totals.variables_reclaimed += report.variables_reclaimed;

@@ -23,15 +23,11 @@ pub(crate) fn reclaim<V>(
     variables: &mut Variables,
     shared: &Shared<V>,
     idle_ticks: Option<u64>,
-    full_sweep: bool,
     scratch: &mut ReclaimScratch,
 ) -> u64 {
     let Some(idle_ticks) = idle_ticks else {
         return 0;
     };
-    if full_sweep {
-        variables.enlist_empty();
-    }
     let ReclaimScratch { ripe, unpending } = scratch;
     ripe.clear();
     variables.ripe(idle_ticks, ripe);

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::common;
 
-use observer_manager::{Metadata, ObserverManager, TRACE_TARGET};
+use observer_manager::{Config, Metadata, ObserverManager, TRACE_TARGET};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
@@ -85,9 +85,8 @@ fn a_tick_opens_a_span_per_system_and_reports_in_fields() {
     let names: Vec<&str> = seen.spans.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        [
-            "tick", "apply", "sweep", "collect", "dispatch", "account", "reclaim"
-        ]
+        ["tick", "apply", "sweep", "collect", "dispatch", "account"],
+        "no variable is due for reclaiming: no reclaim span"
     );
     let tick = &seen.spans[0].1;
     assert_eq!(field(tick, "tick"), Some("1"));
@@ -113,4 +112,34 @@ fn a_tick_opens_a_span_per_system_and_reports_in_fields() {
     assert_eq!(field(panic, "variable"), Some("\"x\""));
     assert_eq!(field(panic, "panic"), Some("\"fault\""));
     assert!(field(panic, "observer").unwrap().starts_with("observer "));
+}
+
+#[test]
+fn a_tick_with_variables_due_for_reclaiming_opens_a_reclaim_span() {
+    let _serial = common::serial();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let subscriber = Registry::default().with(Recorder(Arc::clone(&seen)));
+    tracing::subscriber::with_default(subscriber, || {
+        let config = Config::default().reclaim_idle_variables(Some(2));
+        let mut manager = ObserverManager::<u32>::with_config(config).unwrap();
+        manager.variable("unused").unwrap();
+        for _ in 0..3 {
+            manager.tick();
+        }
+    });
+    let seen = seen.lock().unwrap();
+    let reclaims: Vec<&Vec<(String, String)>> = seen
+        .spans
+        .iter()
+        .filter(|(n, _)| n == "reclaim")
+        .map(|(_, fields)| fields)
+        .collect();
+    assert_eq!(reclaims.len(), 1, "only the tick the variable is due");
+    let message = |e: &Vec<(String, String)>| field(e, "message").unwrap_or("").to_string();
+    let event = seen
+        .events
+        .iter()
+        .find(|e| message(e) == "reclaim")
+        .unwrap();
+    assert_eq!(field(event, "reclaimed"), Some("1"));
 }

@@ -87,22 +87,23 @@ fn observed_and_watched_variables_are_kept_however_long_they_are_quiet() {
 }
 
 #[test]
-fn a_variable_whose_observers_left_is_reclaimed_after_the_next_full_sweep() {
-    let config = Config::default()
-        .reclaim_idle_variables(Some(IDLE))
-        .sweep_every(10);
-    let mut manager = ObserverManager::<u32>::with_config(config).unwrap();
+fn a_variable_whose_observers_left_is_reclaimed_after_the_idle_window() {
+    let mut manager = manager();
     let owner = manager.owner();
-    let id = manager.add_observer("x", &owner, |_| {}).unwrap();
+    let removed = manager.add_observer("removed", &owner, |_| {}).unwrap();
+    let doomed = manager.owner();
+    manager.add_observer("swept", &doomed, |_| {}).unwrap();
     // Another observer, so the store does not empty (which lists everything).
     manager.add_observer("kept", &owner, |_| {}).unwrap();
     assert_eq!(ticks(&mut manager, IDLE + 2), 0, "observed");
-    manager.remove_observer(id).unwrap();
-    // Tick 10 runs the full sweep, which lists it; idle from then on, it is
-    // reclaimed at the end of tick 10 + IDLE.
-    assert_eq!(ticks(&mut manager, 10 - (IDLE + 2)), 0);
+    manager.remove_observer(removed).unwrap();
+    drop(doomed);
+    // Each is idle from the tick its observer leaves (this one for the
+    // removed, the next for the swept): both are reclaimed IDLE ticks
+    // later, with no full sweep (every 1 000 ticks) in between.
     assert_eq!(ticks(&mut manager, IDLE - 1), 0);
-    assert_eq!(ticks(&mut manager, 1), 1);
+    assert_eq!(ticks(&mut manager, 2), 2);
+    assert!(manager.variable("kept").is_ok());
 }
 
 #[test]
