@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::callbacks::Callback;
 use crate::change::{Change, Metadata, NotifyCounts, NotifyOutcome};
-use crate::ids::{CallbackKey, ObserverId, OwnerKey, VariableId};
+use crate::ids::{CallbackKey, ObserverId, OwnerKey};
 use crate::policy::Policy;
 use crate::queue::{Queue, Queued};
 
@@ -62,6 +62,7 @@ impl<V> Chunk<V> {
     }
 
     /// Adds `change`; the chunk must not be full.
+    #[inline]
     pub(crate) fn push(&mut self, change: Change<V>, unchanged: bool) {
         debug_assert!(!self.is_full());
         self.unchanged |= u64::from(unchanged) << self.changes.len();
@@ -72,6 +73,7 @@ impl<V> Chunk<V> {
     /// which every change of the chunk then shares (cloned into it once);
     /// the chunk must not be full, and its other changes must have come
     /// through this method with equal metadata.
+    #[inline]
     pub(crate) fn push_sharing(
         &mut self,
         variable: u32,
@@ -85,20 +87,23 @@ impl<V> Chunk<V> {
         self.changes.push_with_last(variable, old, new, metadata);
     }
 
-    /// Names the variable of each of the first `ids.len()` changes, in
-    /// order, and removes the changes after them, returned for the caller
+    /// Names the variable of change `at` (which must exist).
+    #[inline]
+    pub(crate) fn name_variable(&mut self, at: usize, variable: u32) {
+        self.changes.changes[at].variable = variable;
+    }
+
+    /// Keeps the first `kept` changes and returns the rest, for the caller
     /// to drop once no lock is held.
-    pub(crate) fn name_variables(&mut self, ids: &[VariableId]) -> Vec<Queued<V>> {
-        for (change, id) in self.changes.changes.iter_mut().zip(ids) {
-            change.variable = id.index;
-        }
-        let kept = ids.len().min(Self::CAPACITY);
+    pub(crate) fn keep_first(&mut self, kept: usize) -> Vec<Queued<V>> {
+        let kept = kept.min(Self::CAPACITY);
         if kept < Self::CAPACITY {
             self.unchanged &= (1u64 << kept) - 1;
         }
         self.changes.split_off(kept)
     }
 
+    #[inline]
     pub(crate) fn is_full(&self) -> bool {
         self.changes.len() == Self::CAPACITY
     }

@@ -7,7 +7,11 @@
 //!   generation `g`; a reclaimed slot's generation is bumped at once, so
 //!   every id issued for it before is stale from then on;
 //! - a slot in `free` has no name, and the next name interned there gets its
-//!   (already bumped) generation.
+//!   (already bumped) generation;
+//! - a slot whose bit in `reused` is clear was never reclaimed: it holds
+//!   its first name at generation 0. So checking an id of such a variable
+//!   (every variable of a program whose names do not churn) reads one bit
+//!   of a small dense set, not its slot.
 //!
 //! Producers hold the lock (read, or write to intern a new name) from
 //! resolving a variable until its change or command is in the inbox; the
@@ -37,6 +41,8 @@ pub(crate) struct Interner {
 pub(crate) struct Names {
     ids: HashMap<Arc<str>, u32>,
     slots: Vec<NameSlot>,
+    /// Bit `i` set once slot `i` has been reclaimed.
+    reused: Vec<u64>,
     free: Vec<u32>,
     /// Slots given a name since the manager last synced its own table.
     fresh: Vec<u32>,
@@ -87,36 +93,58 @@ impl Interner {
         self.table.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Resolves `vars` in order, interning new names, into `out`, and
-    /// returns the lock that keeps every resolved id live while it is held,
-    /// with the first refusal (`out` then holds the ids before it).
+    /// Resolves `vars` in order under the lock, interning new names: each
+    /// id must be live, and each name's id is handed to `name` with its
+    /// position (an id needs no handing on: the caller has it). Returns the
+    /// lock that keeps every resolved id live while it is held, how many
+    /// were resolved (a prefix of `vars`) and the refusal that stopped
+    /// there. `name` may see a position twice (the second id wins) when a
+    /// new name sends the pass back to the start under the write lock.
+    ///
+    /// `ids_only` says every entry is an id that passed
+    /// [`precheck`](Self::precheck): while no variable was ever reclaimed,
+    /// every such id is live, and the pass takes only the lock.
     pub(crate) fn resolve(
         &self,
         vars: &[VariableRef<'_>],
-        out: &mut Vec<VariableId>,
-    ) -> (Held<'_>, Option<VariableError>) {
-        out.clear();
+        ids_only: bool,
+        mut name: impl FnMut(usize, VariableId),
+    ) -> (Held<'_>, usize, Option<VariableError>) {
         let table = self.read();
+        if ids_only && !table.ever_reclaimed() {
+            debug_assert!(vars.iter().all(|&var| self.look_up(&table, var).is_ok()));
+            return (Held::Read(table), vars.len(), None);
+        }
+        let mut named = 0;
         for &var in vars {
-            match self.look_up(&table, var) {
-                Ok(Some(id)) => out.push(id),
-                Ok(None) => break, // a new name: intern under the write lock
-                Err(error) => return (Held::Read(table), Some(error)),
+            match var {
+                VariableRef::Id(id) => match self.check(&table, id) {
+                    Ok(_) => {}
+                    Err(error) => return (Held::Read(table), named, Some(error)),
+                },
+                VariableRef::Name(text) => match self.look_up_name(&table, text) {
+                    Ok(Some(id)) => name(named, id),
+                    Ok(None) => break, // a new name: intern under the write lock
+                    Err(error) => return (Held::Read(table), named, Some(error)),
+                },
             }
+            named += 1;
         }
-        if out.len() == vars.len() {
-            return (Held::Read(table), None);
+        if named == vars.len() {
+            return (Held::Read(table), named, None);
         }
+        // Ids resolved under the read lock may have been reclaimed since it
+        // was dropped: resolve them all again.
         drop(table);
-        out.clear();
         let mut table = self.write();
-        for &var in vars {
+        for (at, &var) in vars.iter().enumerate() {
             match self.intern_in(&mut table, var) {
-                Ok(id) => out.push(id),
-                Err(error) => return (Held::Write(table), Some(error)),
+                Ok(id) if matches!(var, VariableRef::Name(_)) => name(at, id),
+                Ok(_) => {}
+                Err(error) => return (Held::Write(table), at, Some(error)),
             }
         }
-        (Held::Write(table), None)
+        (Held::Write(table), vars.len(), None)
     }
 
     /// Resolves one variable as [`resolve`](Self::resolve) does.
@@ -151,12 +179,15 @@ impl Interner {
     }
 
     /// The checks on `var` that need no table (a name's length, an id's
-    /// manager), for batches that resolve later.
-    pub(crate) fn precheck(&self, var: VariableRef<'_>) -> Result<(), VariableError> {
+    /// manager), for batches that [`resolve`](Self::resolve) later, and the
+    /// index its change carries until then: an id's own, or 0 for a name
+    /// (which `resolve` hands on).
+    #[inline]
+    pub(crate) fn precheck(&self, var: VariableRef<'_>) -> Result<u32, VariableError> {
         match var {
             VariableRef::Id(id) if id.manager != self.manager => Err(VariableError::ForeignManager),
-            VariableRef::Id(_) => Ok(()),
-            VariableRef::Name(name) => validate_name(name),
+            VariableRef::Id(id) => Ok(id.index),
+            VariableRef::Name(name) => validate_name(name).map(|()| 0),
         }
     }
 
@@ -231,6 +262,7 @@ impl Interner {
     }
 
     /// `Some(id)` for a known variable, `None` for a valid unknown name.
+    #[inline]
     fn look_up(
         &self,
         table: &Names,
@@ -238,15 +270,18 @@ impl Interner {
     ) -> Result<Option<VariableId>, VariableError> {
         match var {
             VariableRef::Id(id) => self.check(table, id).map(Some),
-            VariableRef::Name(name) => {
-                validate_name(name)?;
-                Ok(table.ids.get(name).map(|&index| VariableId {
-                    index,
-                    generation: table.slots[index as usize].generation,
-                    manager: self.manager,
-                }))
-            }
+            VariableRef::Name(name) => self.look_up_name(table, name),
         }
+    }
+
+    /// `Some(id)` for a known name, `None` for a valid unknown one.
+    fn look_up_name(&self, table: &Names, name: &str) -> Result<Option<VariableId>, VariableError> {
+        validate_name(name)?;
+        Ok(table.ids.get(name).map(|&index| VariableId {
+            index,
+            generation: table.slots[index as usize].generation,
+            manager: self.manager,
+        }))
     }
 
     fn intern_in(
@@ -288,9 +323,16 @@ impl Interner {
         if id.manager != self.manager {
             return Err(VariableError::ForeignManager);
         }
-        match table.slots.get(id.index as usize) {
-            Some(slot) if slot.generation == id.generation && slot.name.is_some() => Ok(id),
-            _ => Err(VariableError::Reclaimed),
+        let index = id.index as usize;
+        let live = if table.was_reused(index) {
+            table.slots[index].generation == id.generation && table.slots[index].name.is_some()
+        } else {
+            id.generation == 0 && index < table.slots.len()
+        };
+        if live {
+            Ok(id)
+        } else {
+            Err(VariableError::Reclaimed)
         }
     }
 }
@@ -316,7 +358,27 @@ impl Names {
             slot.generation = next;
             self.free.push(index);
         }
+        let word = index as usize / 64;
+        if self.reused.len() <= word {
+            self.reused.resize(word + 1, 0);
+        }
+        self.reused[word] |= 1 << (index % 64);
         true
+    }
+
+    /// Whether any slot was ever reclaimed: until one is, every id issued
+    /// names its slot's first name.
+    #[inline]
+    fn ever_reclaimed(&self) -> bool {
+        !self.reused.is_empty()
+    }
+
+    /// Whether slot `index` was ever reclaimed.
+    #[inline]
+    fn was_reused(&self, index: usize) -> bool {
+        self.reused
+            .get(index / 64)
+            .is_some_and(|word| word >> (index % 64) & 1 == 1)
     }
 }
 
@@ -356,6 +418,31 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_whose_generations_are_exhausted_is_retired_not_reused() {
+        let interner = Interner::new(ManagerTag::fresh());
+        let a = interner.intern(VariableRef::Name("a")).unwrap();
+        let last = u32::MAX;
+        {
+            // As if reclaimed and reinterned until its last generation.
+            let mut table = interner.write();
+            table.slots[a.index as usize].generation = last;
+            table.reused = vec![1 << a.index];
+        }
+        let a = VariableId {
+            generation: last,
+            ..a
+        };
+        assert_eq!(interner.intern(VariableRef::Id(a)), Ok(a));
+        assert!(interner.write().reclaim(a.index, last));
+        assert_eq!(
+            interner.intern(VariableRef::Id(a)),
+            Err(VariableError::Reclaimed)
+        );
+        let b = interner.intern(VariableRef::Name("b")).unwrap();
+        assert_ne!(b.index, a.index, "the exhausted slot is not reused");
+    }
+
+    #[test]
     fn a_pinned_variable_is_not_reclaimed_until_unpinned() {
         let interner = Interner::new(ManagerTag::fresh());
         let a = interner.pin("a").unwrap();
@@ -374,10 +461,12 @@ mod tests {
             VariableRef::Name(""),
             VariableRef::Name("y"),
         ];
-        let (held, refused) = interner.resolve(&vars, &mut out);
+        let (held, resolved, refused) = interner.resolve(&vars, false, |at, id| out.push((at, id)));
         drop(held);
         assert_eq!(refused, Some(VariableError::EmptyName));
+        assert_eq!(resolved, 1);
         assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0, 0);
         assert!(interner.find(VariableRef::Name("x")).is_ok());
         assert_eq!(
             interner.find(VariableRef::Name("y")),

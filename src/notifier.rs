@@ -416,10 +416,10 @@ impl<V: PartialEq> Shared<V> {
     {
         self.queue_all(changes, |chunk, (var, old, new, metadata)| {
             let var = var.into();
-            self.interner.precheck(var)?;
+            let variable = self.interner.precheck(var)?;
             let unchanged = old == new;
             let change = Change {
-                variable: 0, // named when the chunk is resolved
+                variable, // a name's is set when the chunk is resolved
                 old,
                 new,
                 metadata,
@@ -442,9 +442,9 @@ impl<V: PartialEq> Shared<V> {
     {
         self.queue_all(changes, |chunk, (var, old, new)| {
             let var = var.into();
-            self.interner.precheck(var)?;
+            let variable = self.interner.precheck(var)?; // a name's: see above
             let unchanged = old == new;
-            chunk.push_sharing(0, old, new, metadata, unchanged);
+            chunk.push_sharing(variable, old, new, metadata, unchanged);
             Ok(var)
         })
     }
@@ -460,28 +460,35 @@ impl<V: PartialEq> Shared<V> {
     ) -> Result<NotifyCounts, NotifyManyError> {
         let items = items.into_iter();
         let mut chunk = Chunk::with_expected(items.size_hint().0);
-        let mut vars = Vec::with_capacity(items.size_hint().0.clamp(1, Chunk::<V>::CAPACITY));
-        let mut ids = Vec::with_capacity(vars.capacity());
+        // The variable of each change of the chunk: `vars[..len]`.
+        let mut vars = [VariableRef::Name(""); Chunk::<()>::CAPACITY];
+        let mut len = 0;
+        let mut names = false; // whether `vars[..len]` holds a name
         let mut accepted = NotifyCounts::default();
         let mut refused = None;
         for item in items {
             match add(&mut chunk, item) {
-                Ok(var) => vars.push(var),
+                Ok(var) => {
+                    names |= matches!(var, VariableRef::Name(_));
+                    vars[len] = var; // below CAPACITY: the chunk is not full
+                    len += 1;
+                }
                 Err(error) => {
                     refused = Some(error);
                     break;
                 }
             }
             if chunk.is_full() {
-                refused = self.push_chunk(&mut chunk, &vars, &mut ids, &mut accepted)?;
-                vars.clear();
+                refused = self.push_chunk(&mut chunk, &vars[..len], !names, &mut accepted)?;
+                len = 0;
+                names = false;
                 if refused.is_some() {
                     break;
                 }
             }
         }
-        if refused.is_none() || !vars.is_empty() {
-            let late = self.push_chunk(&mut chunk, &vars, &mut ids, &mut accepted)?;
+        if refused.is_none() || len > 0 {
+            let late = self.push_chunk(&mut chunk, &vars[..len], !names, &mut accepted)?;
             refused = late.or(refused);
         }
         match refused {
@@ -493,18 +500,20 @@ impl<V: PartialEq> Shared<V> {
         }
     }
 
-    /// Resolves the chunk's variables `vars` and hands the changes before
-    /// the first refused one to the inbox under one lock, counting into
-    /// `accepted`; returns the refusal.
+    /// Resolves the chunk's variables `vars` (`ids_only`: no name among
+    /// them) and hands the changes before the first refused one to the inbox
+    /// under one lock, counting into `accepted`; returns the refusal.
     fn push_chunk(
         &self,
         chunk: &mut Chunk<V>,
         vars: &[VariableRef<'_>],
-        ids: &mut Vec<VariableId>,
+        ids_only: bool,
         accepted: &mut NotifyCounts,
     ) -> Result<Option<VariableError>, NotifyManyError> {
-        let (held, refused) = self.interner.resolve(vars, ids);
-        let unsent = chunk.name_variables(ids);
+        let (held, resolved, refused) = self
+            .interner
+            .resolve(vars, ids_only, |at, id| chunk.name_variable(at, id.index));
+        let unsent = chunk.keep_first(resolved);
         let pushed = self.inbox.push_all(chunk, accepted, held);
         drop(unsent); // after the locks: a value's `Drop` may notify
         pushed.map_err(|_| NotifyManyError {

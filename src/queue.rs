@@ -77,7 +77,7 @@ impl<V> Queue<V> {
     /// Appends the change of `variable` from `old` to `new`, naming the
     /// table's last entry, which the caller knows equals `metadata`; into
     /// an empty table, `metadata` is cloned first.
-    #[inline]
+    #[inline(always)] // per change on the producers' path: not left to heuristics
     pub(crate) fn push_with_last(&mut self, variable: u32, old: V, new: V, metadata: &Metadata) {
         debug_assert!(self.metadata.last().is_none_or(|last| last == metadata));
         if self.metadata.is_empty() {

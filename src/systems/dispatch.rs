@@ -33,7 +33,10 @@ pub(crate) struct Dispatched {
 
 /// A run of work: some changes of one variable to some of its observers.
 struct Job<'a, V> {
-    variable: VariableId,
+    /// The variable's index and generation (its manager is the
+    /// dispatch's): apart, so a job fits in 64 bytes.
+    index: u32,
+    generation: u32,
     name: &'a str,
     changes: &'a [Queued<V>],
     observers: &'a [Slot],
@@ -83,7 +86,6 @@ pub(crate) fn dispatch<V: Sync>(input: Dispatch<'_, V>) -> Dispatched {
     };
     let planner = Planner {
         changes: &changes.changes,
-        ids,
         tick,
         chunk: config.parallel_chunk,
     };
@@ -157,7 +159,6 @@ fn in_pool<R: Send>(config: &Config, run: impl FnOnce() -> R + Send) -> R {
 /// What planning a tick's jobs reads besides the variables.
 struct Planner<'a, V> {
     changes: &'a [Queued<V>],
-    ids: IdScope,
     tick: u64,
     chunk: usize,
 }
@@ -231,11 +232,8 @@ impl<'a, V: Sync> Planner<'a, V> {
             variable.last_dispatch_tick = NonZeroU64::new(self.tick);
             let variable: &'v Variable = variable;
             let job = Job {
-                variable: VariableId {
-                    index: batch.variable,
-                    generation: variable.generation,
-                    manager: self.ids.manager,
-                },
+                index: batch.variable,
+                generation: variable.generation,
                 name: &variable.name,
                 changes: &self.changes[batch.changes.clone()],
                 observers: &variable.observers,
@@ -292,7 +290,11 @@ fn deliver<V>(job: &Job<'_, V>, calls: &Calls<'_, V>, failures: &mut Vec<Failure
     for change in job.changes {
         // Built once per change; only the observer changes from call to call.
         let mut note = Notification {
-            variable: job.variable,
+            variable: VariableId {
+                index: job.index,
+                generation: job.generation,
+                manager: ids.manager,
+            },
             name: job.name,
             old: &change.old,
             new: &change.new,
@@ -317,7 +319,7 @@ fn deliver<V>(job: &Job<'_, V>, calls: &Calls<'_, V>, failures: &mut Vec<Failure
             };
             failures.push(Failure {
                 entity,
-                variable: job.variable.index,
+                variable: job.index,
                 kind: FailureKind::panic(payload),
             });
             next += at + 1;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use observer_manager::{
     AddObserverError, Capacity, Config, ConfigError, Metadata, NotifyError, ObserverManager,
-    SessionId, SessionStore, VariableError,
+    SessionId, SessionStore, VariableError, VariableRef,
 };
 
 const IDLE: u64 = 3;
@@ -68,6 +68,47 @@ fn a_reused_slot_never_delivers_an_old_ids_change_to_the_new_variable() {
     manager.notify(b, 0, 7, Metadata::default()).unwrap();
     manager.tick();
     assert_eq!(*seen.lock().unwrap(), [7]);
+}
+
+#[test]
+fn a_batch_is_refused_at_its_first_stale_id_before_and_after_names_and_reclaims() {
+    let mut manager = manager();
+    let owner = manager.owner();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    let kept = manager.variable("kept").unwrap();
+    manager
+        .add_observer(kept, &owner, move |n| sink.lock().unwrap().push(*n.new))
+        .unwrap();
+    let gone = manager.variable("gone").unwrap();
+    let metadata = Metadata::default();
+    // Nothing reclaimed yet: every id of this manager is live.
+    manager
+        .notify_batch(&metadata, [(kept, 0, 1), (gone, 0, 1)])
+        .unwrap();
+    ticks(&mut manager, IDLE + 1);
+    assert_eq!(manager.stats().variables_reclaimed, 1);
+
+    // After a reclaim, ids alone, ids among names, one change per call.
+    let notifier = manager.notifier();
+    let refusal = notifier
+        .notify_batch(&metadata, [(kept, 1, 2), (gone, 1, 2), (kept, 2, 3)])
+        .unwrap_err();
+    assert_eq!((refusal.error, refusal.accepted.queued), (STALE, 1));
+    let refusal = notifier
+        .notify_many([
+            (VariableRef::from(kept), 3, 4, metadata.clone()),
+            ("fresh".into(), 0, 1, metadata.clone()),
+            (gone.into(), 1, 2, metadata.clone()),
+        ])
+        .unwrap_err();
+    assert_eq!((refusal.error, refusal.accepted.queued), (STALE, 2));
+    let refusal = notifier
+        .notify_batch(&metadata, [(gone, 1, 2)])
+        .unwrap_err();
+    assert_eq!((refusal.error, refusal.accepted.queued), (STALE, 0));
+    manager.tick();
+    assert_eq!(*seen.lock().unwrap(), [1, 2, 4], "all before each refusal");
 }
 
 #[test]
