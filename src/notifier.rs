@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use smallvec::SmallVec;
+
 use crate::Notification;
 use crate::change::{Change, Metadata, NotifyCounts, NotifyOutcome};
 use crate::error::{
@@ -460,18 +462,16 @@ impl<V: PartialEq> Shared<V> {
     ) -> Result<NotifyCounts, NotifyManyError> {
         let items = items.into_iter();
         let mut chunk = Chunk::with_expected(items.size_hint().0);
-        // The variable of each change of the chunk: `vars[..len]`.
-        let mut vars = [VariableRef::Name(""); Chunk::<()>::CAPACITY];
-        let mut len = 0;
-        let mut names = false; // whether `vars[..len]` holds a name
+        // The variable of each change of the chunk, on the stack.
+        let mut vars = SmallVec::<[VariableRef<'a>; Chunk::<()>::CAPACITY]>::new();
+        let mut names = false; // whether `vars` holds a name
         let mut accepted = NotifyCounts::default();
         let mut refused = None;
         for item in items {
             match add(&mut chunk, item) {
                 Ok(var) => {
                     names |= matches!(var, VariableRef::Name(_));
-                    vars[len] = var; // below CAPACITY: the chunk is not full
-                    len += 1;
+                    vars.push(var);
                 }
                 Err(error) => {
                     refused = Some(error);
@@ -479,17 +479,26 @@ impl<V: PartialEq> Shared<V> {
                 }
             }
             if chunk.is_full() {
-                refused = self.push_chunk(&mut chunk, &vars[..len], !names, &mut accepted)?;
-                len = 0;
+                refused = self.push_chunk(&mut chunk, &vars, !names, &mut accepted)?;
+                vars.clear();
                 names = false;
                 if refused.is_some() {
                     break;
                 }
             }
         }
-        if refused.is_none() || len > 0 {
-            let late = self.push_chunk(&mut chunk, &vars[..len], !names, &mut accepted)?;
+        if !vars.is_empty() {
+            let late = self.push_chunk(&mut chunk, &vars, !names, &mut accepted)?;
             refused = late.or(refused);
+        } else if refused.is_none() {
+            // Nothing to resolve or queue; an empty batch still says whether
+            // the manager is there.
+            self.inbox
+                .push_all(&mut chunk, &mut accepted, ())
+                .map_err(|_| NotifyManyError {
+                    error: NotifyError::ManagerDropped,
+                    accepted,
+                })?;
         }
         match refused {
             Some(error) => Err(NotifyManyError {

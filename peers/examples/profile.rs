@@ -11,7 +11,9 @@
 //! README's, with sizes scaled by an optional last argument `/k`); peers:
 //! `floor`, `naive`, `engine`, and `floor-par` for the tick workloads
 //! (`w1`, `w2`, `w3`). Each builds, runs a few iterations, and prints the
-//! time of the part the bench would time.
+//! time of the part the bench would time. `PROFILE_TICKS=n` sets the tick
+//! workloads' tick count: the difference of two runs' instruction counts
+//! over the difference of their ticks is the cost of one tick alone.
 
 use std::time::Instant;
 
@@ -28,6 +30,10 @@ struct Run {
 }
 
 fn ticks<P: Peer>(run: Run, reps: usize, changed: usize) {
+    let reps = std::env::var("PROFILE_TICKS")
+        .ok()
+        .and_then(|ticks| ticks.parse().ok())
+        .unwrap_or(reps);
     let counters = Counters::new();
     let mut peer = P::new(run.vars, run.owners, &counters);
     populate(&mut peer, run.vars, run.per_var, run.owners, drop);

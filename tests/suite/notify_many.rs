@@ -199,6 +199,11 @@ fn batch_after_the_manager_is_dropped_is_refused() -> TestResult {
     let err = notifier.notify_many(batch).unwrap_err();
     assert_eq!(err.error, NotifyError::ManagerDropped);
     assert_eq!(err.accepted, NotifyCounts::default());
+    let empty: [(VariableId, i64, i64); 0] = [];
+    let err = notifier
+        .notify_batch(&Metadata::new("late"), empty)
+        .unwrap_err();
+    assert_eq!(err.error, NotifyError::ManagerDropped, "an empty batch too");
     Ok(())
 }
 
