@@ -56,7 +56,7 @@ impl<V> Chunk<V> {
     /// An empty chunk with room for `expected` changes (at most `CAPACITY`).
     pub(crate) fn with_expected(expected: usize) -> Self {
         Chunk {
-            changes: Queue::with_capacity(expected.clamp(1, Self::CAPACITY)),
+            changes: Queue::with_capacity(expected.min(Self::CAPACITY)),
             unchanged: 0,
         }
     }

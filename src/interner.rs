@@ -25,6 +25,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::VariableError;
 use crate::ids::{ManagerTag, VariableId};
+use crate::pending::Pending;
 use crate::variables::{MAX_VARIABLE_NAME_LEN, VariableRef};
 
 /// Name <-> id interning, shared by a manager and its notifiers.
@@ -100,23 +101,24 @@ impl Interner {
     /// were resolved (a prefix of `vars`) and the refusal that stopped
     /// there. `name` may see a position twice (the second id wins) when a
     /// new name sends the pass back to the start under the write lock.
-    ///
-    /// `ids_only` says every entry is an id that passed
-    /// [`precheck`](Self::precheck): while no variable was ever reclaimed,
-    /// every such id is live, and the pass takes only the lock.
+    /// While no variable was ever reclaimed, every id that passed
+    /// [`precheck`](Self::precheck) is live, and a batch of ids alone takes
+    /// only the lock.
     pub(crate) fn resolve(
         &self,
-        vars: &[VariableRef<'_>],
-        ids_only: bool,
+        vars: &Pending<'_>,
         mut name: impl FnMut(usize, VariableId),
     ) -> (Held<'_>, usize, Option<VariableError>) {
         let table = self.read();
-        if ids_only && !table.ever_reclaimed() {
-            debug_assert!(vars.iter().all(|&var| self.look_up(&table, var).is_ok()));
+        if vars.ids_only() && !table.ever_reclaimed() {
+            debug_assert!(
+                vars.iter(self.manager)
+                    .all(|var| self.look_up(&table, var).is_ok())
+            );
             return (Held::Read(table), vars.len(), None);
         }
         let mut named = 0;
-        for &var in vars {
+        for var in vars.iter(self.manager) {
             match var {
                 VariableRef::Id(id) => match self.check(&table, id) {
                     Ok(_) => {}
@@ -137,7 +139,7 @@ impl Interner {
         // was dropped: resolve them all again.
         drop(table);
         let mut table = self.write();
-        for (at, &var) in vars.iter().enumerate() {
+        for (at, var) in vars.iter(self.manager).enumerate() {
             match self.intern_in(&mut table, var) {
                 Ok(id) if matches!(var, VariableRef::Name(_)) => name(at, id),
                 Ok(_) => {}
@@ -456,12 +458,11 @@ mod tests {
     fn resolve_stops_at_the_first_refusal_and_interns_the_rest_before_it() {
         let interner = Interner::new(ManagerTag::fresh());
         let mut out = Vec::new();
-        let vars = [
-            VariableRef::Name("x"),
-            VariableRef::Name(""),
-            VariableRef::Name("y"),
-        ];
-        let (held, resolved, refused) = interner.resolve(&vars, false, |at, id| out.push((at, id)));
+        let mut vars = Pending::new();
+        for name in ["x", "", "y"] {
+            vars.push(VariableRef::Name(name));
+        }
+        let (held, resolved, refused) = interner.resolve(&vars, |at, id| out.push((at, id)));
         drop(held);
         assert_eq!(refused, Some(VariableError::EmptyName));
         assert_eq!(resolved, 1);

@@ -117,6 +117,7 @@ mod notifier;
 mod observers;
 mod owned;
 mod owners;
+mod pending;
 mod places;
 mod policy;
 mod queue;

@@ -4,8 +4,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use smallvec::SmallVec;
-
 use crate::Notification;
 use crate::change::{Change, Metadata, NotifyCounts, NotifyOutcome};
 use crate::error::{
@@ -14,6 +12,7 @@ use crate::error::{
 use crate::ids::{CallbackId, ManagerTag, ObserverId, VariableId};
 use crate::inbox::{Chunk, Command, DeferredCallback, Inbox};
 use crate::owners::{Owner, OwnerRegistry};
+use crate::pending::Pending;
 use crate::policy::Policy;
 use crate::variables::{Interner, VariableRef};
 
@@ -460,45 +459,45 @@ impl<V: PartialEq> Shared<V> {
         items: impl IntoIterator<Item = T>,
         mut add: impl FnMut(&mut Chunk<V>, T) -> Result<VariableRef<'a>, VariableError>,
     ) -> Result<NotifyCounts, NotifyManyError> {
-        let items = items.into_iter();
-        let mut chunk = Chunk::with_expected(items.size_hint().0);
-        // The variable of each change of the chunk, on the stack.
-        let mut vars = SmallVec::<[VariableRef<'a>; Chunk::<()>::CAPACITY]>::new();
-        let mut names = false; // whether `vars` holds a name
+        let mut items = items.into_iter();
         let mut accepted = NotifyCounts::default();
+        let Some(first) = items.next() else {
+            // Nothing to resolve or queue; an empty batch still says whether
+            // the manager is there.
+            let mut empty = Chunk::with_expected(0);
+            self.inbox
+                .push_all(&mut empty, &mut accepted, ())
+                .map_err(|_| NotifyManyError {
+                    error: NotifyError::ManagerDropped,
+                    accepted,
+                })?;
+            return Ok(accepted);
+        };
+        let mut chunk = Chunk::with_expected(items.size_hint().0.saturating_add(1));
+        // The variable of each change of the chunk.
+        let mut vars = Pending::new();
         let mut refused = None;
-        for item in items {
+        let mut next = Some(first);
+        while let Some(item) = next {
             match add(&mut chunk, item) {
-                Ok(var) => {
-                    names |= matches!(var, VariableRef::Name(_));
-                    vars.push(var);
-                }
+                Ok(var) => vars.push(var),
                 Err(error) => {
                     refused = Some(error);
                     break;
                 }
             }
             if chunk.is_full() {
-                refused = self.push_chunk(&mut chunk, &vars, !names, &mut accepted)?;
+                refused = self.push_chunk(&mut chunk, &vars, &mut accepted)?;
                 vars.clear();
-                names = false;
                 if refused.is_some() {
                     break;
                 }
             }
+            next = items.next();
         }
         if !vars.is_empty() {
-            let late = self.push_chunk(&mut chunk, &vars, !names, &mut accepted)?;
+            let late = self.push_chunk(&mut chunk, &vars, &mut accepted)?;
             refused = late.or(refused);
-        } else if refused.is_none() {
-            // Nothing to resolve or queue; an empty batch still says whether
-            // the manager is there.
-            self.inbox
-                .push_all(&mut chunk, &mut accepted, ())
-                .map_err(|_| NotifyManyError {
-                    error: NotifyError::ManagerDropped,
-                    accepted,
-                })?;
         }
         match refused {
             Some(error) => Err(NotifyManyError {
@@ -509,19 +508,18 @@ impl<V: PartialEq> Shared<V> {
         }
     }
 
-    /// Resolves the chunk's variables `vars` (`ids_only`: no name among
-    /// them) and hands the changes before the first refused one to the inbox
-    /// under one lock, counting into `accepted`; returns the refusal.
+    /// Resolves the chunk's variables `vars` and hands the changes before
+    /// the first refused one to the inbox under one lock, counting into
+    /// `accepted`; returns the refusal.
     fn push_chunk(
         &self,
         chunk: &mut Chunk<V>,
-        vars: &[VariableRef<'_>],
-        ids_only: bool,
+        vars: &Pending<'_>,
         accepted: &mut NotifyCounts,
     ) -> Result<Option<VariableError>, NotifyManyError> {
         let (held, resolved, refused) = self
             .interner
-            .resolve(vars, ids_only, |at, id| chunk.name_variable(at, id.index));
+            .resolve(vars, |at, id| chunk.name_variable(at, id.index));
         let unsent = chunk.keep_first(resolved);
         let pushed = self.inbox.push_all(chunk, accepted, held);
         drop(unsent); // after the locks: a value's `Drop` may notify
