@@ -10,6 +10,9 @@
 //! - `w5_panics/ten_percent_errors`: every tenth observer's fallible
 //!   callback returns `Err` on every call (no unwinding): read against
 //!   `none` for the failures-as-values target (within 1.2x);
+//! - `w5_panics/ten_percent_ok`: the same observers and callbacks, the
+//!   fallible one returning `Ok`: what the two-callback layout costs
+//!   before any failure, to read `ten_percent_errors` against;
 //! - `w5_panics/unwind_floor`: no engine at all, only the 100k
 //!   `catch_unwind(|| panic!(..))` the `ten_percent` tick contains, spread
 //!   over rayon's threads: what any Rust engine pays for that many panics,
@@ -51,6 +54,13 @@ fn w5_panics(c: &mut Criterion) {
     group.throughput(Throughput::Elements(total));
     let cases = [
         ("none", None, Fault::Panic, Config::default(), total),
+        (
+            "ten_percent_ok",
+            Some(PANIC_EVERY),
+            Fault::Ok,
+            Config::default(),
+            total,
+        ),
         (
             "ten_percent_errors",
             Some(PANIC_EVERY),

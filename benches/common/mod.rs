@@ -57,6 +57,9 @@ pub(crate) enum Fault {
     Panic,
     /// The callback is fallible and returns `Err`.
     Error,
+    /// The callback is fallible and returns `Ok`: the layout of `Error`
+    /// (two callbacks interleaved in every roster) without the failures.
+    Ok,
 }
 
 /// As `engine`, with every `fault_every`-th observer failing as `fault`.
@@ -78,6 +81,13 @@ pub(crate) fn engine_with_faults(
         }
         Fault::Error => manager
             .register_fallible_callback(|_: &Notification<'_, u64>| Err::<(), _>("bench fault")),
+        Fault::Ok => {
+            let sink = Arc::clone(counters);
+            manager.register_fallible_callback(move |_: &Notification<'_, u64>| {
+                sink.bump();
+                Ok::<(), &str>(())
+            })
+        }
     };
     let ids: Vec<VariableId> = (0..vars)
         .map(|v| manager.variable(&format!("var{v}")).unwrap())
