@@ -93,6 +93,8 @@ struct Counted {
 }
 
 impl Counted {
+    /// Per failure, a tick may have one per observer: inlined into the loop.
+    #[inline]
     fn add(&mut self, tally: &mut Tally, failure: Failure, quarantine_after: Option<u32>) {
         if matches!(failure.kind, FailureKind::Panic(_)) {
             self.panics += 1;
