@@ -4,37 +4,11 @@
 #![allow(dead_code)] // each bench uses its own subset
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use observer_manager::{Config, Notification, ObserverManager, VariableId};
 
-/// One counter per thread, each on its own cache line: no contention.
-#[repr(align(128))]
-#[derive(Default)]
-pub(crate) struct Slot(AtomicU64);
-
 /// Per-thread call counters: the callback body of every bench.
-#[derive(Default)]
-pub(crate) struct Counters(Vec<Slot>);
-
-impl Counters {
-    pub(crate) fn new() -> Arc<Self> {
-        let slots = rayon::current_num_threads() + 1;
-        Arc::new(Counters((0..slots).map(|_| Slot::default()).collect()))
-    }
-
-    /// The callback body: bump the current thread's slot.
-    #[inline]
-    pub(crate) fn bump(&self) {
-        let slot = &self.0[rayon::current_thread_index().map_or(0, |i| i + 1)].0;
-        slot.store(slot.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-    }
-
-    /// Calls counted since the last take.
-    pub(crate) fn take(&self) -> u64 {
-        self.0.iter().map(|s| s.0.swap(0, Ordering::Relaxed)).sum()
-    }
-}
+pub(crate) use observer_manager_support::Counters;
 
 /// A manager with `per_var` observers on each of `vars` variables, all
 /// calling `callback(counters, n)` through shared callbacks; every

@@ -27,8 +27,8 @@ impl Plan {
     fn picks(self, variables: u32) -> impl Iterator<Item = (usize, usize)> {
         let mut rng = Rng::new(self.seed);
         (0..self.observers).map(move |_| {
-            let var = rng.below(variables) as usize;
-            (var, rng.below(SHARED_CALLBACKS) as usize)
+            let var = rng.below(variables as usize);
+            (var, rng.below(SHARED_CALLBACKS as usize))
         })
     }
 }
@@ -153,7 +153,7 @@ impl Sim {
         for &var in &self.var_order[..k] {
             let var = var as usize;
             let old = self.model.values[var];
-            let new = old + 1 + u64::from(self.rng.below(1_000));
+            let new = old + 1 + self.rng.below(1_000) as u64;
             self.model.change(var, new);
             self.changes.push((self.variables[var], old, new));
         }

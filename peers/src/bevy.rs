@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
 
-use crate::counters::Counters;
+use crate::Counters;
 use crate::peer::{Churn, Owners, Peer};
 
 /// The event: variable `entity` went from `old` to `new`.

@@ -15,7 +15,7 @@ use observer_manager::{
     CallbackId, Metadata, ObserverId, ObserverManager, Owner, TickReport, VariableId,
 };
 
-use crate::counters::Counters;
+use crate::Counters;
 use crate::peer::{Churn, Owners, Peer};
 
 /// `engine`: an [`ObserverManager<u64>`].

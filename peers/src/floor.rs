@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::counters::Counters;
+use crate::Counters;
 use crate::peer::{Churn, Owners, Peer};
 
 /// The callback type: context, observer data, old and new value.

@@ -20,24 +20,19 @@
 
 // Modules are private; the names the benches and the report use are
 // re-exported flat below.
-mod alloc;
 mod bevy;
-mod counters;
 mod engine;
 mod floor;
 mod naive;
 mod peer;
-mod rng;
 mod watch;
 
-pub use alloc::CountingAlloc;
 pub use bevy::Bevy;
-pub use counters::Counters;
 pub use engine::Engine;
 pub use floor::{Floor, FloorPar};
 pub use naive::{Naive, NaiveRayon};
+pub use observer_manager_support::{Counters, CountingAlloc, SplitMix64};
 pub use peer::{Churn, Owners, Peer, populate, population};
-pub use rng::SplitMix64;
 pub use watch::TokioWatch;
 
 use std::path::PathBuf;

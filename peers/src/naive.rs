@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::counters::Counters;
+use crate::Counters;
 use crate::peer::{Churn, Owners, Peer};
 
 type Callback = Box<dyn Fn(&str, &u64, &u64) + Send + Sync>;

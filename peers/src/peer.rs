@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::counters::Counters;
+use crate::Counters;
 
 /// A notification engine under test, with variables `0..vars` and owners
 /// `0..owners` fixed at construction. Every observer's callback calls

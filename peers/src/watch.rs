@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::watch;
 
-use crate::counters::Counters;
+use crate::Counters;
 use crate::peer::Peer;
 
 /// The one runtime every `tokio-watch` peer spawns on: a multi-thread

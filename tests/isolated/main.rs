@@ -3,7 +3,8 @@
 //! for its whole run, so they run one at a time:
 //!
 //! - the heap measurements (`leaks`, `names`, `overload`): a process has one heap,
-//!   counted by this binary's global allocator (`common::CountingAllocator`);
+//!   counted by this binary's global allocator (`ALLOCATOR`, a
+//!   `CountingAlloc`, read through `common`);
 //! - the `tracing` output (`telemetry`): `tracing` caches per call site
 //!   whether anyone listens, process-wide, so a test that installs a
 //!   subscriber must not race other threads' first events.
@@ -19,4 +20,5 @@ mod overload;
 mod telemetry;
 
 #[global_allocator]
-static ALLOCATOR: common::CountingAllocator = common::CountingAllocator;
+static ALLOCATOR: observer_manager_support::CountingAlloc =
+    observer_manager_support::CountingAlloc::new();

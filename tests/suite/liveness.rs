@@ -5,11 +5,11 @@ use std::error::Error;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::support::XorShift;
 use observer_manager::{
     AddObserverError, Metadata, Notification, NotifyError, ObserverId, ObserverManager, Owner,
     RemoveObserverError, UnregisterCallbackError, VariableError,
 };
+use observer_manager_support::SplitMix64;
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -350,7 +350,7 @@ fn thousand_variables_with_mixed_owners_deliver_only_to_survivors() -> TestResul
     let received: Received = Arc::new((0..OBSERVERS).map(|_| Mutex::new(Vec::new())).collect());
 
     // Observer i watches variable `plan[i].0` for owner `plan[i].1`.
-    let mut rng = XorShift(SEED);
+    let mut rng = SplitMix64::new(SEED);
     let plan: Vec<(usize, usize)> = (0..OBSERVERS)
         .map(|_| (rng.below(VARIABLES), rng.below(OWNERS)))
         .collect();
@@ -516,7 +516,7 @@ fn every_owner_dying_at_once_leaves_a_manager_as_good_as_new() -> TestResult {
     let shared = manager.register_callback(counter(&calls));
     let owners: Vec<Owner> = (0..20).map(|_| manager.owner()).collect();
     let mut ids = Vec::new();
-    let mut rng = XorShift(SEED);
+    let mut rng = SplitMix64::new(SEED);
     for i in 0..2_000 {
         let var = format!("v{}", rng.below(50));
         let owner = &owners[rng.below(owners.len())];
@@ -588,7 +588,7 @@ fn a_large_sweep_on_a_configured_pool_keeps_exactly_the_survivors() -> TestResul
     let calls: Vec<Arc<AtomicUsize>> = (0..OWNERS).map(|_| Arc::default()).collect();
     let drops = Arc::new(Mutex::new(Vec::new()));
     let names: Vec<String> = (0..VARIABLES).map(|v| format!("v{v}")).collect();
-    let mut rng = XorShift(SEED);
+    let mut rng = SplitMix64::new(SEED);
     let mut ids = Vec::new();
     for (o, owner) in owners.iter().enumerate() {
         let owner = owner.as_ref().unwrap();

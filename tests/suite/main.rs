@@ -28,5 +28,4 @@ mod remove_many;
 mod storage;
 mod store;
 mod stress;
-mod support;
 mod wide_ticks;

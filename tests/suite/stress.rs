@@ -34,10 +34,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::support::XorShift;
 use observer_manager::{
     Config, Metadata, Notification, Notifier, NotifyOutcome, ObserverManager, Owner, VariableId,
 };
+use observer_manager_support::SplitMix64;
 
 /// Producer threads.
 const PRODUCERS: usize = 8;
@@ -408,7 +408,7 @@ fn produce(p: usize, notifier: &Notifier<u64>, rig: &Rig, stop: &AtomicBool, pac
 /// each registration and death with clock readings. Returns the owners
 /// still alive, which must stay alive until the end.
 fn churn(notifier: &Notifier<u64>, rig: &Arc<Rig>, stop: &AtomicBool) -> Vec<Owner> {
-    let mut rng = XorShift(SEED);
+    let mut rng = SplitMix64::new(SEED);
     let mut live: Vec<(Owner, Vec<Arc<Probe>>)> = Vec::new();
     let (mut tick, mut used) = (rig.clock.load(SeqCst), 0);
     while !stop.load(Relaxed) {
@@ -520,7 +520,7 @@ fn install(manager: &mut ObserverManager<u64>, rig: &Arc<Rig>, owner: &Owner) ->
 /// Owners and probes made on the tick thread, between ticks: their windows
 /// are exact.
 struct TickSideChurn {
-    rng: XorShift,
+    rng: SplitMix64,
     live: Vec<(Owner, Vec<Arc<Probe>>)>,
 }
 
@@ -620,7 +620,7 @@ fn eight_producers_churn_and_relays_lose_and_duplicate_nothing() {
     let stop = AtomicBool::new(false);
     let running = AtomicUsize::new(PRODUCERS + 1);
     let mut side = TickSideChurn {
-        rng: XorShift(SEED ^ 0xFFFF),
+        rng: SplitMix64::new(SEED ^ 0xFFFF),
         live: Vec::new(),
     };
     let run_for = run_time();

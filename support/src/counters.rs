@@ -1,4 +1,5 @@
-//! The callback body every peer runs: bump the calling thread's own counter.
+//! The callback body of the benches and peers: bump the calling thread's
+//! own counter.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -1,4 +1,5 @@
-//! A fixed-seed generator, so every run kills and removes in the same order.
+//! A fixed-seed generator, so a run (a test's data, a simulation, the order
+//! a bench kills and removes in) reproduces.
 
 /// SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number
 /// generators", OOPSLA 2014): small, fast, good enough to shuffle.

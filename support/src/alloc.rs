@@ -1,7 +1,8 @@
-//! A counting global allocator for M1 (heap bytes per observer).
+//! A counting global allocator: heap bytes live and their peak.
 //!
-//! Install it in a binary with `#[global_allocator]`; only the M1 bench
-//! does, so the timed benches run on the plain system allocator.
+//! Install it in a binary with `#[global_allocator]`; only the binaries
+//! that measure the heap do (the isolated tests, the simulation, the peers'
+//! M1 bench), so timed code runs on the plain system allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,9 +34,11 @@ impl CountingAlloc {
         self.peak.load(Ordering::SeqCst)
     }
 
-    /// Starts a new peak measurement from the bytes live now.
-    pub fn reset_peak(&self) {
-        self.peak.store(self.live(), Ordering::SeqCst);
+    /// Starts a new peak measurement from the bytes live now; returns them.
+    pub fn reset_peak(&self) -> usize {
+        let live = self.live();
+        self.peak.store(live, Ordering::SeqCst);
+        live
     }
 
     fn grow(&self, bytes: usize) {
