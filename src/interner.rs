@@ -251,7 +251,10 @@ impl Interner {
         let mut table = self.write();
         let table = &mut *table;
         self.has_fresh.store(false, Ordering::Release);
-        for index in table.fresh.drain(..) {
+        // Taken, not drained: a burst of names does not hold its size.
+        let fresh = std::mem::take(&mut table.fresh);
+        out.reserve_exact(fresh.len());
+        for index in fresh {
             let slot = &table.slots[index as usize];
             if let Some(name) = &slot.name {
                 out.push(Fresh {

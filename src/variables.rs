@@ -288,7 +288,6 @@ pub(crate) struct Variables {
     now: u64,
     /// The name of vacant entries, shared.
     vacant: Arc<str>,
-    fresh: Vec<Fresh>,
 }
 
 impl Default for Variables {
@@ -299,7 +298,6 @@ impl Default for Variables {
             candidates: VecDeque::new(),
             now: 0,
             vacant: Arc::from(""),
-            fresh: Vec::new(),
         }
     }
 }
@@ -319,28 +317,35 @@ impl Variables {
         if !interner.has_fresh() {
             return;
         }
-        let mut fresh = std::mem::take(&mut self.fresh);
+        // Not kept between syncs: a burst of names would hold its size.
+        let mut fresh = Vec::new();
         interner.take_fresh(&mut fresh);
+        // One resize for the whole burst, so the table is as long as its
+        // highest index, not the next power of two.
+        let len = fresh
+            .iter()
+            .map(|f| f.index as usize + 1)
+            .max()
+            .unwrap_or(0);
+        if len > self.entries.len() {
+            let vacant = &self.vacant;
+            self.entries
+                .resize_with(len, || Variable::new(Arc::clone(vacant), 0));
+            self.idle.resize(len, Idle::default());
+        }
         for Fresh {
             index,
             generation,
             name,
-        } in fresh.drain(..)
+        } in fresh
         {
             let i = index as usize;
-            if i >= self.entries.len() {
-                let vacant = &self.vacant;
-                self.entries
-                    .resize_with(i + 1, || Variable::new(Arc::clone(vacant), 0));
-                self.idle.resize(i + 1, Idle::default());
-            }
             let entry = &mut self.entries[i];
             debug_assert_eq!(entry.len(), 0, "a (re)interned variable has no observer");
             entry.name = name;
             entry.generation = generation;
             self.enlist(index);
         }
-        self.fresh = fresh;
     }
 
     /// Starts tick `tick`.
