@@ -117,23 +117,23 @@ impl Interner {
             );
             return (Held::Read(table), vars.len(), None);
         }
-        let mut named = 0;
+        let mut resolved = 0;
         for var in vars.iter(self.manager) {
             match var {
                 VariableRef::Id(id) => match self.check(&table, id) {
                     Ok(_) => {}
-                    Err(error) => return (Held::Read(table), named, Some(error)),
+                    Err(error) => return (Held::Read(table), resolved, Some(error)),
                 },
                 VariableRef::Name(text) => match self.look_up_name(&table, text) {
-                    Ok(Some(id)) => name(named, id),
+                    Ok(Some(id)) => name(resolved, id),
                     Ok(None) => break, // a new name: intern under the write lock
-                    Err(error) => return (Held::Read(table), named, Some(error)),
+                    Err(error) => return (Held::Read(table), resolved, Some(error)),
                 },
             }
-            named += 1;
+            resolved += 1;
         }
-        if named == vars.len() {
-            return (Held::Read(table), named, None);
+        if resolved == vars.len() {
+            return (Held::Read(table), resolved, None);
         }
         // Ids resolved under the read lock may have been reclaimed since it
         // was dropped: resolve them all again.
@@ -330,7 +330,10 @@ impl Interner {
         }
         let index = id.index as usize;
         let live = if table.was_reused(index) {
-            table.slots[index].generation == id.generation && table.slots[index].name.is_some()
+            table
+                .slots
+                .get(index)
+                .is_some_and(|slot| slot.generation == id.generation && slot.name.is_some())
         } else {
             id.generation == 0 && index < table.slots.len()
         };
