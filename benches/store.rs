@@ -63,7 +63,7 @@ fn world(
         } else {
             manager.variable(ELSEWHERE).unwrap()
         };
-        manager.add_observer_with(var, &owner, callback).unwrap();
+        manager.observe(var, &owner).shared(callback).add().unwrap();
     }
     std::mem::forget(owner); // keep the observers alive for the whole bench
     store.set(SESSION, VAR, 0).unwrap(); // interned and inserted: `set` takes the fast path

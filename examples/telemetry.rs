@@ -45,12 +45,15 @@ fn main() -> Result<(), Box<dyn Error>> {
     let owner = manager.owner();
     let doomed = manager.owner();
     for _ in 0..3 {
-        manager.add_observer("load", &owner, |_| {})?;
+        manager.observe("load", &owner).callback(|_| {}).add()?;
     }
-    manager.add_observer("load", &doomed, |_| {})?;
-    manager.add_observer("alarm", &owner, |n| {
-        assert!(*n.new < 100, "alarm callback gave up");
-    })?;
+    manager.observe("load", &doomed).callback(|_| {}).add()?;
+    manager
+        .observe("alarm", &owner)
+        .callback(|n| {
+            assert!(*n.new < 100, "alarm callback gave up");
+        })
+        .add()?;
 
     println!("-- tick 1: one change, four observers");
     manager.notify("load", 0, 40, Metadata::new("sensor"))?;

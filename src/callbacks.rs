@@ -1,7 +1,7 @@
 //! The callback registry: one function can serve many observers.
 //!
 //! Shared callbacks (registered by the user, addressed by `CallbackId`) and
-//! private ones (one closure per `add_observer`) live in separate tables,
+//! private ones (one closure per `Observe::callback`) live in separate tables,
 //! each a `Vec` addressed by index with a free list of vacant indices. The
 //! private table is freed whole when the last observer goes, so its slots do
 //! not outlive a burst of observers.
@@ -427,12 +427,12 @@ mod tests {
         assert_ne!(fresh, stale);
 
         let unknown = AddObserverError::UnknownCallback;
-        let added = manager.add_observer_with("x", &owner, stale);
+        let added = manager.observe("x", &owner).shared(stale).add();
         assert_eq!(added.unwrap_err(), unknown);
         let added = manager.add_observers(stale, [("x", &owner)]);
         assert_eq!(added.unwrap_err(), unknown);
         let notifier = manager.notifier();
-        assert_eq!(notifier.add_observer_with("x", &owner, stale), Ok(()));
+        assert_eq!(notifier.observe("x", &owner).shared(stale).defer(), Ok(()));
         let report = manager.tick();
         assert_eq!((report.commands_skipped, manager.total_observers()), (1, 0));
         assert_eq!(
@@ -440,7 +440,7 @@ mod tests {
             Err(UnregisterCallbackError::NotFound)
         );
 
-        manager.add_observer_with("x", &owner, fresh).unwrap();
+        manager.observe("x", &owner).shared(fresh).add().unwrap();
         manager.notify("x", 0, 1, Metadata::default()).unwrap();
         manager.tick();
         assert_eq!(old_calls.load(Ordering::Relaxed), 0);

@@ -20,6 +20,12 @@ pub enum VariableError {
     /// it went unused (see [`Config::reclaim_idle_variables`](crate::Config::reclaim_idle_variables)):
     /// resolve its name again.
     Reclaimed,
+    /// No variable id this manager issued has these
+    /// [`to_bits`](crate::VariableId::to_bits).
+    NotIssued {
+        /// The bits given.
+        bits: u64,
+    },
 }
 
 impl fmt::Display for VariableError {
@@ -36,6 +42,9 @@ impl fmt::Display for VariableError {
             VariableError::Reclaimed => f.write_str(
                 "variable id is stale: its variable went unused and was reclaimed; resolve the name again",
             ),
+            VariableError::NotIssued { bits } => {
+                write!(f, "no variable id of this manager has the bits {bits:#x}")
+            }
         }
     }
 }

@@ -45,7 +45,7 @@ use crate::ids::ObserverId;
 ///     if *n.new > 0 { Ok(()) } else { Err(format!("{} is not positive", n.new)) }
 /// });
 /// let owner = manager.owner();
-/// manager.add_observer_with("x", &owner, positive)?;
+/// manager.observe("x", &owner).shared(positive).add()?;
 /// manager.notify("x", 1, -3, Metadata::default())?;
 ///
 /// let report = manager.tick();
@@ -146,7 +146,7 @@ static ROUTE: Once = Once::new();
 /// route_callback_panics_to_tracing();
 /// let mut manager = ObserverManager::<u8>::new();
 /// let owner = manager.owner();
-/// manager.add_observer("x", &owner, |_| panic!("nothing printed on stderr"))?;
+/// manager.observe("x", &owner).callback(|_| panic!("nothing printed on stderr")).add()?;
 /// manager.notify("x", 0, 1, Metadata::default())?;
 /// assert_eq!(manager.tick().callback_panics, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -99,7 +99,7 @@ impl fmt::Debug for ObserverId {
 ///
 /// let mut manager = ObserverManager::<u8>::new();
 /// let owner = manager.owner();
-/// let id = manager.add_observer("door", &owner, |_| {})?;
+/// let id = manager.observe("door", &owner).callback(|_| {}).add()?;
 /// assert_eq!(id.to_string(), "observer 0.1");
 /// assert_eq!(format!("{id:?}"), "ObserverId { index: 0, generation: 1 }");
 /// # Ok::<(), observer_manager::AddObserverError>(())
@@ -150,6 +150,26 @@ impl VariableId {
     /// [`index`](Self::index), unique for the manager's lifetime.
     pub fn generation(self) -> u32 {
         self.generation
+    }
+
+    /// The id as one integer, generation above index, for a user who keeps
+    /// integer handles; [`ObserverManager::variable_from_bits`](crate::ObserverManager::variable_from_bits)
+    /// turns it back into an id, checked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use observer_manager::ObserverManager;
+    ///
+    /// let manager = ObserverManager::<u8>::new();
+    /// let door = manager.variable("door")?;
+    /// let bits: u64 = door.to_bits();
+    /// assert_eq!(manager.variable_from_bits(bits)?, door);
+    /// assert!(manager.variable_from_bits(bits + 1).is_err()); // never issued
+    /// # Ok::<(), observer_manager::VariableError>(())
+    /// ```
+    pub fn to_bits(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
     }
 }
 

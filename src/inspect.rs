@@ -87,7 +87,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         &self,
         var: impl Into<VariableRef<'a>>,
     ) -> Result<VariableReport, VariableError> {
-        let id = self.shared.interner.find(var.into())?;
+        let id = self.shared.interner.find(var.into().as_var())?;
         let name = self
             .shared
             .interner

@@ -26,7 +26,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::error::VariableError;
 use crate::ids::{ManagerTag, VariableId};
 use crate::pending::Pending;
-use crate::variables::{MAX_VARIABLE_NAME_LEN, VariableRef};
+use crate::variables::{MAX_VARIABLE_NAME_LEN, Var};
 
 /// Name <-> id interning, shared by a manager and its notifiers.
 pub(crate) struct Interner {
@@ -120,11 +120,11 @@ impl Interner {
         let mut resolved = 0;
         for var in vars.iter(self.manager) {
             match var {
-                VariableRef::Id(id) => match self.check(&table, id) {
+                Var::Id(id) => match self.check(&table, id) {
                     Ok(_) => {}
                     Err(error) => return (Held::Read(table), resolved, Some(error)),
                 },
-                VariableRef::Name(text) => match self.look_up_name(&table, text) {
+                Var::Name(text) => match self.look_up_name(&table, text) {
                     Ok(Some(id)) => name(resolved, id),
                     Ok(None) => break, // a new name: intern under the write lock
                     Err(error) => return (Held::Read(table), resolved, Some(error)),
@@ -141,7 +141,7 @@ impl Interner {
         let mut table = self.write();
         for (at, var) in vars.iter(self.manager).enumerate() {
             match self.intern_in(&mut table, var) {
-                Ok(id) if matches!(var, VariableRef::Name(_)) => name(at, id),
+                Ok(id) if matches!(var, Var::Name(_)) => name(at, id),
                 Ok(_) => {}
                 Err(error) => return (Held::Write(table), at, Some(error)),
             }
@@ -153,7 +153,7 @@ impl Interner {
     #[inline]
     pub(crate) fn resolve_one(
         &self,
-        var: VariableRef<'_>,
+        var: Var<'_>,
     ) -> (Held<'_>, Result<VariableId, VariableError>) {
         let table = self.read();
         match self.look_up(&table, var) {
@@ -171,7 +171,7 @@ impl Interner {
     /// Resolves a known variable without interning, holding the lock.
     pub(crate) fn resolve_known(
         &self,
-        var: VariableRef<'_>,
+        var: Var<'_>,
     ) -> (Held<'_>, Result<VariableId, VariableError>) {
         let table = self.read();
         let id = self
@@ -185,23 +185,41 @@ impl Interner {
     /// index its change carries until then: an id's own, or 0 for a name
     /// (which `resolve` hands on).
     #[inline]
-    pub(crate) fn precheck(&self, var: VariableRef<'_>) -> Result<u32, VariableError> {
+    pub(crate) fn precheck(&self, var: Var<'_>) -> Result<u32, VariableError> {
         match var {
-            VariableRef::Id(id) if id.manager != self.manager => Err(VariableError::ForeignManager),
-            VariableRef::Id(id) => Ok(id.index),
-            VariableRef::Name(name) => validate_name(name).map(|()| 0),
+            Var::Id(id) if id.manager != self.manager => Err(VariableError::ForeignManager),
+            Var::Id(id) => Ok(id.index),
+            Var::Name(name) => validate_name(name).map(|()| 0),
         }
     }
 
     /// The id of `var`, interning a new name. For the manager's own calls:
     /// nothing reclaims while the manager is borrowed, so the id stays live
     /// until its next tick at least.
-    pub(crate) fn intern(&self, var: VariableRef<'_>) -> Result<VariableId, VariableError> {
+    pub(crate) fn intern(&self, var: Var<'_>) -> Result<VariableId, VariableError> {
         self.resolve_one(var).1
     }
 
+    /// The id whose [`VariableId::to_bits`] are `bits`, if this interner
+    /// issued it and its variable is live.
+    pub(crate) fn resolve_bits(&self, bits: u64) -> Result<VariableId, VariableError> {
+        let id = VariableId {
+            index: bits as u32,
+            generation: (bits >> 32) as u32,
+            manager: self.manager,
+        };
+        let table = self.read();
+        // Generations rise by one per reclaim, so every one below a slot's
+        // current one was issued; the current one is issued while named.
+        match table.slots.get(id.index as usize) {
+            Some(slot) if id.generation < slot.generation => Err(VariableError::Reclaimed),
+            Some(slot) if id.generation == slot.generation && slot.name.is_some() => Ok(id),
+            _ => Err(VariableError::NotIssued { bits }),
+        }
+    }
+
     /// The id of `var` without interning.
-    pub(crate) fn find(&self, var: VariableRef<'_>) -> Result<VariableId, VariableError> {
+    pub(crate) fn find(&self, var: Var<'_>) -> Result<VariableId, VariableError> {
         self.look_up(&self.read(), var)?
             .ok_or(VariableError::Unknown)
     }
@@ -210,7 +228,7 @@ impl Interner {
     /// pin is given back through [`unpin`](Self::unpin).
     pub(crate) fn pin(&self, name: &str) -> Result<VariableId, VariableError> {
         let mut table = self.write();
-        let id = self.intern_in(&mut table, VariableRef::Name(name))?;
+        let id = self.intern_in(&mut table, Var::Name(name))?;
         let slot = &mut table.slots[id.index as usize];
         slot.pins = slot.pins.saturating_add(1);
         Ok(id)
@@ -268,14 +286,10 @@ impl Interner {
 
     /// `Some(id)` for a known variable, `None` for a valid unknown name.
     #[inline]
-    fn look_up(
-        &self,
-        table: &Names,
-        var: VariableRef<'_>,
-    ) -> Result<Option<VariableId>, VariableError> {
+    fn look_up(&self, table: &Names, var: Var<'_>) -> Result<Option<VariableId>, VariableError> {
         match var {
-            VariableRef::Id(id) => self.check(table, id).map(Some),
-            VariableRef::Name(name) => self.look_up_name(table, name),
+            Var::Id(id) => self.check(table, id).map(Some),
+            Var::Name(name) => self.look_up_name(table, name),
         }
     }
 
@@ -289,15 +303,11 @@ impl Interner {
         }))
     }
 
-    fn intern_in(
-        &self,
-        table: &mut Names,
-        var: VariableRef<'_>,
-    ) -> Result<VariableId, VariableError> {
+    fn intern_in(&self, table: &mut Names, var: Var<'_>) -> Result<VariableId, VariableError> {
         if let Some(id) = self.look_up(table, var)? {
             return Ok(id);
         }
-        let VariableRef::Name(name) = var else {
+        let Var::Name(name) = var else {
             unreachable!("an id is known or refused by `look_up`");
         };
         // One allocation, shared by both directions of the table.
@@ -407,17 +417,11 @@ mod tests {
     #[test]
     fn a_reclaimed_id_is_stale_and_its_slot_is_reused_with_a_new_generation() {
         let interner = Interner::new(ManagerTag::fresh());
-        let a = interner.intern(VariableRef::Name("a")).unwrap();
+        let a = interner.intern(Var::Name("a")).unwrap();
         assert!(interner.write().reclaim(a.index, a.generation));
-        assert_eq!(
-            interner.intern(VariableRef::Id(a)),
-            Err(VariableError::Reclaimed)
-        );
-        assert_eq!(
-            interner.find(VariableRef::Name("a")),
-            Err(VariableError::Unknown)
-        );
-        let b = interner.intern(VariableRef::Name("b")).unwrap();
+        assert_eq!(interner.intern(Var::Id(a)), Err(VariableError::Reclaimed));
+        assert_eq!(interner.find(Var::Name("a")), Err(VariableError::Unknown));
+        let b = interner.intern(Var::Name("b")).unwrap();
         assert_eq!(b.index, a.index, "the slot is reused");
         assert_ne!(b, a, "under another generation");
         assert_eq!(interner.name(b).as_deref(), Some("b"));
@@ -428,7 +432,7 @@ mod tests {
     #[test]
     fn a_slot_whose_generations_are_exhausted_is_retired_not_reused() {
         let interner = Interner::new(ManagerTag::fresh());
-        let a = interner.intern(VariableRef::Name("a")).unwrap();
+        let a = interner.intern(Var::Name("a")).unwrap();
         let last = u32::MAX;
         {
             // As if reclaimed and reinterned until its last generation.
@@ -440,13 +444,10 @@ mod tests {
             generation: last,
             ..a
         };
-        assert_eq!(interner.intern(VariableRef::Id(a)), Ok(a));
+        assert_eq!(interner.intern(Var::Id(a)), Ok(a));
         assert!(interner.write().reclaim(a.index, last));
-        assert_eq!(
-            interner.intern(VariableRef::Id(a)),
-            Err(VariableError::Reclaimed)
-        );
-        let b = interner.intern(VariableRef::Name("b")).unwrap();
+        assert_eq!(interner.intern(Var::Id(a)), Err(VariableError::Reclaimed));
+        let b = interner.intern(Var::Name("b")).unwrap();
         assert_ne!(b.index, a.index, "the exhausted slot is not reused");
     }
 
@@ -466,7 +467,7 @@ mod tests {
         let mut out = Vec::new();
         let mut vars = Pending::new();
         for name in ["x", "", "y"] {
-            vars.push(VariableRef::Name(name));
+            vars.push(crate::variables::VariableRef::Name(name));
         }
         let (held, resolved, refused) = interner.resolve(&vars, |at, id| out.push((at, id)));
         drop(held);
@@ -474,17 +475,14 @@ mod tests {
         assert_eq!(resolved, 1);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].0, 0);
-        assert!(interner.find(VariableRef::Name("x")).is_ok());
-        assert_eq!(
-            interner.find(VariableRef::Name("y")),
-            Err(VariableError::Unknown)
-        );
+        assert!(interner.find(Var::Name("x")).is_ok());
+        assert_eq!(interner.find(Var::Name("y")), Err(VariableError::Unknown));
     }
 
     #[test]
     fn fresh_names_are_reported_once() {
         let interner = Interner::new(ManagerTag::fresh());
-        interner.intern(VariableRef::Name("a")).unwrap();
+        interner.intern(Var::Name("a")).unwrap();
         assert!(interner.has_fresh());
         let mut fresh = Vec::new();
         interner.take_fresh(&mut fresh);

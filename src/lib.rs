@@ -17,9 +17,12 @@
 //! let total = Arc::new(AtomicI64::new(0));
 //! for _ in 0..10 {
 //!     let total = Arc::clone(&total);
-//!     manager.add_observer("score", &owner, move |n| {
-//!         total.fetch_add(n.new - n.old, Ordering::Relaxed);
-//!     })?;
+//!     manager
+//!         .observe("score", &owner)
+//!         .callback(move |n| {
+//!             total.fetch_add(n.new - n.old, Ordering::Relaxed);
+//!         })
+//!         .add()?;
 //! }
 //! manager.notify("score", 0, 5, Metadata::new("game"))?;
 //! let report = manager.tick();
@@ -62,7 +65,7 @@
 //! - **Policies** ([`Policy`]): deliver once, at most every N ticks (merged,
 //!   the latest change wins), or when a filter on `(old, new)` passes;
 //!   everything held back is counted in `notifications_withheld`.
-//! - **Primed registration** ([`ObserverManager::add_primed_observer`]): a
+//! - **Primed registration** ([`Observe::primed`]): a
 //!   late watcher receives the current value first, at its first tick.
 //! - **Channel watchers** ([`Watcher`]): notifications through a channel
 //!   instead of a callback; dropping the receiver ends the observer.
@@ -114,6 +117,7 @@ mod inspect;
 mod interner;
 mod manager;
 mod notifier;
+mod observe;
 mod observers;
 mod owned;
 mod owners;
@@ -143,6 +147,7 @@ pub use ids::{CallbackId, ObserverId, OwnerId, VariableId};
 pub use inspect::{ObserverReport, VariableReport};
 pub use manager::ObserverManager;
 pub use notifier::Notifier;
+pub use observe::{NoCallback, Observe, WithCallback};
 pub use owners::Owner;
 pub use policy::{Filter, Policy};
 pub use stats::{Stats, SystemTimings, TickReport};

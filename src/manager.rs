@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use hecs::Entity;
 
-use crate::callbacks::{self, Callback, CallbackRef};
-use crate::change::{Change, Metadata, Notification, NotifyCounts, NotifyOutcome};
+use crate::callbacks::{self, CallbackRef};
+use crate::change::{Metadata, Notification, NotifyCounts, NotifyOutcome};
 use crate::config::Config;
 use crate::error::{
     AddObserverError, ConfigError, NotifyError, NotifyManyError, RemoveObserverError,
@@ -16,13 +16,14 @@ use crate::error::{
 use crate::ids::{CallbackId, IdScope, ManagerTag, ObserverId, OwnerKey, VariableId};
 use crate::inbox::{Command, Inbox};
 use crate::notifier::{Notifier, Shared};
+use crate::observe::{Chosen, Described, Observe};
 use crate::observers::{SPAWN_BATCH, Spawn, Store};
 use crate::owners::{Owner, OwnerRegistry};
 use crate::policy::Policy;
 use crate::queue::Queue;
 use crate::stats::{Stats, TickReport};
 use crate::systems::{self, Batch, Primed, ReclaimScratch};
-use crate::variables::{Interner, VariableRef};
+use crate::variables::{Interner, Var, VariableRef};
 
 /// Delivers variable changes to their observers, once per [`tick`](Self::tick).
 ///
@@ -41,10 +42,13 @@ use crate::variables::{Interner, VariableRef};
 /// let owner = manager.owner();
 /// let calls = Arc::new(AtomicUsize::new(0));
 /// let counter = Arc::clone(&calls);
-/// let id = manager.add_observer("temperature", &owner, move |n| {
-///     assert_eq!((*n.old, *n.new), (20.0, 21.5));
-///     counter.fetch_add(1, Ordering::Relaxed);
-/// })?;
+/// let id = manager
+///     .observe("temperature", &owner)
+///     .callback(move |n| {
+///         assert_eq!((*n.old, *n.new), (20.0, 21.5));
+///         counter.fetch_add(1, Ordering::Relaxed);
+///     })
+///     .add()?;
 ///
 /// manager.notify("temperature", 20.0, 21.5, Metadata::new("sensor"))?;
 /// let report = manager.tick();
@@ -160,11 +164,22 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     ///
     /// [`VariableError::EmptyName`] or [`VariableError::NameTooLong`].
     pub fn variable(&self, name: &str) -> Result<VariableId, VariableError> {
-        self.shared.interner.intern(VariableRef::Name(name))
+        self.shared.interner.intern(Var::Name(name))
+    }
+
+    /// The id whose [`VariableId::to_bits`] are `bits`, checked: it names
+    /// the same variable, or is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`VariableError::NotIssued`] for bits no id of this manager had;
+    /// [`VariableError::Reclaimed`] if the variable was reclaimed since.
+    pub fn variable_from_bits(&self, bits: u64) -> Result<VariableId, VariableError> {
+        self.shared.interner.resolve_bits(bits)
     }
 
     /// Registers `callback` once so that many observers can share it through
-    /// [`add_observer_with`](Self::add_observer_with). It stays registered,
+    /// [`Observe::shared`] and [`add_observers`](Self::add_observers). It stays registered,
     /// even with no observers, until [`unregister_callback`](Self::unregister_callback).
     ///
     /// # Examples
@@ -176,7 +191,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     /// let owner = manager.owner();
     /// let shared = manager.register_callback(|_| {});
     /// for _ in 0..1000 {
-    ///     manager.add_observer_with("tick", &owner, shared)?;
+    ///     manager.observe("tick", &owner).shared(shared).add()?;
     /// }
     /// assert_eq!(manager.observer_count("tick"), 1000);
     /// # Ok::<(), observer_manager::AddObserverError>(())
@@ -194,7 +209,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
 
     /// Registers a shared callback that may fail: it returns `Err` instead
     /// of panicking, and costs no unwinding. Use its id like any
-    /// [`CallbackId`] (`add_observer_with`, `add_observers`, the notifier's
+    /// [`CallbackId`] ([`Observe::shared`], `add_observers`, the notifier's
     /// forms).
     ///
     /// An `Err` is handed to the [`Config::on_callback_error`] handler (or a
@@ -252,83 +267,65 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         self.store.callbacks.unregister(callback.key)
     }
 
-    /// Adds an observer of `var` for `owner`, effective at once: it receives
-    /// every change dispatched from the next tick on, including changes
-    /// already queued.
+    /// Starts describing an observer of `var` for `owner`; see
+    /// [`Observe`] for the policy, priming and callback, and for
+    /// [`add`](Observe::add) (at once) and [`defer`](Observe::defer) (at
+    /// the next tick).
     ///
-    /// # Errors
+    /// # Examples
     ///
-    /// [`AddObserverError`] if the variable name is invalid or the owner or
-    /// variable id belongs to another manager; nothing is added then.
-    pub fn add_observer<'a, F>(
-        &mut self,
+    /// ```
+    /// use observer_manager::{Metadata, ObserverManager};
+    ///
+    /// let mut manager = ObserverManager::<u8>::new();
+    /// let owner = manager.owner();
+    /// let id = manager.observe("door", &owner).callback(|n| assert_eq!(*n.new, 1)).add()?;
+    /// manager.notify("door", 0, 1, Metadata::default())?;
+    /// assert_eq!(manager.tick().notifications, 1);
+    /// manager.remove_observer(id)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn observe<'a>(
+        &'a mut self,
         var: impl Into<VariableRef<'a>>,
-        owner: &Owner,
-        callback: F,
-    ) -> Result<ObserverId, AddObserverError>
-    where
-        F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
-    {
-        self.add_observer_with_policy(var, owner, Policy::new(), callback)
+        owner: &'a Owner,
+    ) -> Observe<'a, V, &'a mut Self> {
+        Observe::new(self, var.into(), owner)
     }
 
-    /// Adds an observer whose deliveries follow `policy` (once, at most
-    /// every N ticks, a filter); see [`Policy`].
-    ///
-    /// # Errors
-    ///
-    /// As [`add_observer`](Self::add_observer).
-    pub fn add_observer_with_policy<'a, F>(
+    /// Adds what an [`Observe`] described, at once.
+    pub(crate) fn add_described(
         &mut self,
-        var: impl Into<VariableRef<'a>>,
-        owner: &Owner,
-        policy: Policy<V>,
-        callback: F,
-    ) -> Result<ObserverId, AddObserverError>
-    where
-        F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
-    {
-        policy.check()?;
-        let variable = self.check_add(var.into(), owner)?;
-        let call: Callback<V> = callbacks::plain(callback);
-        let callback = self.store.callbacks.insert_private(call);
-        Ok(self.spawn(variable, owner, callback, Some(policy)))
-    }
-
-    /// Adds an observer that also receives `current` as its first
-    /// notification (old and new both `current`) at the next tick, before
-    /// any change, so a late watcher never misses the state. The primed
-    /// delivery bypasses the policy and is counted like any other.
-    ///
-    /// # Errors
-    ///
-    /// As [`add_observer`](Self::add_observer).
-    pub fn add_primed_observer<'a, F>(
-        &mut self,
-        var: impl Into<VariableRef<'a>>,
-        owner: &Owner,
-        current: V,
-        metadata: Metadata,
-        policy: Policy<V>,
-        callback: F,
-    ) -> Result<ObserverId, AddObserverError>
-    where
-        V: Clone,
-        F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
-    {
-        let id = self.add_observer_with_policy(var, owner, policy, callback)?;
-        // Just spawned, so its place is its own.
-        let stamp = self.store.places.stamp(id.entity).unwrap_or(u32::MAX);
-        let variable = self.store.stamps.get(stamp).map_or(0, |s| s.variable);
-        self.store.primed.push(Primed {
-            entity: id.entity,
-            change: Change {
-                variable,
-                old: current.clone(),
-                new: current,
-                metadata,
-            },
-        });
+        described: Described<'_, V>,
+    ) -> Result<ObserverId, AddObserverError> {
+        let Described {
+            var,
+            owner,
+            policy,
+            prime,
+            callback,
+        } = described;
+        if let Some(policy) = &policy {
+            policy.check()?;
+        }
+        let variable = self.check_add(var, owner)?;
+        let callback = match callback {
+            Chosen::Private(call) => self.store.callbacks.insert_private(call),
+            Chosen::Shared(id) => {
+                if id.manager != self.shared.manager || !self.store.callbacks.acquire(id.key) {
+                    return Err(AddObserverError::UnknownCallback);
+                }
+                CallbackRef::shared(id.key)
+            }
+        };
+        let id = self.spawn(variable, owner, callback, policy);
+        if let Some(mut change) = prime {
+            change.variable = variable;
+            self.store.primed.push(Primed {
+                entity: id.entity,
+                change,
+            });
+        }
         Ok(id)
     }
 
@@ -342,7 +339,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         &mut self,
         var: impl Into<VariableRef<'a>>,
     ) -> Result<usize, VariableError> {
-        let id = match self.shared.interner.find(var.into()) {
+        let id = match self.shared.interner.find(var.into().as_var()) {
             Err(VariableError::Unknown) => return Ok(0),
             other => other?,
         };
@@ -351,29 +348,9 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         Ok(removed)
     }
 
-    /// Adds an observer of `var` for `owner` that calls a shared callback
-    /// from [`register_callback`](Self::register_callback).
-    ///
-    /// # Errors
-    ///
-    /// As [`add_observer`](Self::add_observer), and
-    /// [`AddObserverError::UnknownCallback`] if the callback is not registered here.
-    pub fn add_observer_with<'a>(
-        &mut self,
-        var: impl Into<VariableRef<'a>>,
-        owner: &Owner,
-        callback: CallbackId,
-    ) -> Result<ObserverId, AddObserverError> {
-        let variable = self.check_add(var.into(), owner)?;
-        if callback.manager != self.shared.manager || !self.store.callbacks.acquire(callback.key) {
-            return Err(AddObserverError::UnknownCallback);
-        }
-        Ok(self.spawn(variable, owner, CallbackRef::shared(callback.key), None))
-    }
-
     /// Adds one observer per `(variable, owner)` pair, all calling the shared
     /// `callback`, in one batch: the bulk form of
-    /// [`add_observer_with`](Self::add_observer_with), several times faster
+    /// `observe(var, owner).shared(callback).add()`, several times faster
     /// per observer for large batches (the storage grows once and is written
     /// in order). Returns the ids in the order of `observers`.
     ///
@@ -384,7 +361,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     ///
     /// # Errors
     ///
-    /// As [`add_observer_with`](Self::add_observer_with), for the first pair
+    /// As [`Observe::add`], for the first pair
     /// that fails; nothing is added then: the parts before it are despawned
     /// again (names of the pairs before it may have been interned).
     ///
@@ -467,7 +444,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         if !owner.belongs_to(self.shared.manager) {
             return Err(AddObserverError::ForeignOwner);
         }
-        Ok(self.shared.interner.intern(var)?.index)
+        Ok(self.shared.interner.intern(var.as_var())?.index)
     }
 
     /// Spawns the observer, whose callback use the caller has counted; the
@@ -546,7 +523,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     /// let mut manager = ObserverManager::<i64>::new();
     /// let owner = manager.owner();
     /// let ids: Vec<_> = (0..3)
-    ///     .map(|_| manager.add_observer("x", &owner, |_| {}))
+    ///     .map(|_| manager.observe("x", &owner).callback(|_| {}).add())
     ///     .collect::<Result<_, _>>()?;
     /// assert_eq!(manager.remove_observers(ids.iter().copied())?, 3);
     /// assert_eq!(manager.remove_observers(ids)?, 0); // gone already
@@ -682,7 +659,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     pub fn observer_count<'a>(&self, var: impl Into<VariableRef<'a>>) -> usize {
         self.shared
             .interner
-            .find(var.into())
+            .find(var.into().as_var())
             .ok()
             .and_then(|id| self.store.variables.live(id))
             .map_or(0, |v| v.len())
@@ -701,7 +678,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     ///
     /// let mut manager = ObserverManager::<u64>::new();
     /// let owner = manager.owner();
-    /// manager.add_observer("fuel", &owner, |_| {})?;
+    /// manager.observe("fuel", &owner).callback(|_| {}).add()?;
     /// manager.variable("idle")?; // named, but nobody watches it
     /// let watched: Vec<&str> = manager.observed_variables().collect();
     /// assert_eq!(watched, ["fuel"]);

@@ -4,17 +4,16 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use crate::Notification;
 use crate::change::{Change, Metadata, NotifyCounts, NotifyOutcome};
 use crate::error::{
     AddObserverError, NotifyError, NotifyManyError, RemoveObserverError, VariableError,
 };
-use crate::ids::{CallbackId, ManagerTag, ObserverId, VariableId};
+use crate::ids::{ManagerTag, ObserverId, VariableId};
 use crate::inbox::{Chunk, Command, DeferredCallback, Inbox};
+use crate::observe::{Chosen, Described, Observe};
 use crate::owners::{Owner, OwnerRegistry};
 use crate::pending::Pending;
-use crate::policy::Policy;
-use crate::variables::{Interner, VariableRef};
+use crate::variables::{Interner, Var, VariableRef};
 
 /// State a manager shares with its notifiers and owners.
 pub(crate) struct Shared<V> {
@@ -36,7 +35,7 @@ pub(crate) struct Shared<V> {
 /// may use a notifier freely while it is being dispatched.
 ///
 /// A notifier may outlive its manager: dropping the manager drops what is
-/// queued, and from then on `notify` and `add_observer` answer
+/// queued, and from then on `notify` and `defer` answer
 /// [`NotifyError::ManagerDropped`] and [`AddObserverError::ManagerDropped`].
 ///
 /// # Examples
@@ -50,7 +49,7 @@ pub(crate) struct Shared<V> {
 /// let owner = manager.owner();
 /// let seen = Arc::new(AtomicU64::new(0));
 /// let sink = Arc::clone(&seen);
-/// manager.add_observer("load", &owner, move |n| sink.store(*n.new, Ordering::Relaxed))?;
+/// manager.observe("load", &owner).callback(move |n| sink.store(*n.new, Ordering::Relaxed)).add()?;
 ///
 /// let notifier = manager.notifier();
 /// std::thread::spawn(move || {
@@ -200,7 +199,18 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
     ///
     /// [`VariableError::EmptyName`] or [`VariableError::NameTooLong`].
     pub fn variable(&self, name: &str) -> Result<VariableId, VariableError> {
-        self.shared.interner.intern(VariableRef::Name(name))
+        self.shared.interner.intern(Var::Name(name))
+    }
+
+    /// The id whose [`VariableId::to_bits`] are `bits`, checked: it names
+    /// the same variable, or is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`VariableError::NotIssued`] for bits no id of this manager had;
+    /// [`VariableError::Reclaimed`] if the variable was reclaimed since.
+    pub fn variable_from_bits(&self, bits: u64) -> Result<VariableId, VariableError> {
+        self.shared.interner.resolve_bits(bits)
     }
 
     /// A new live owner.
@@ -208,76 +218,34 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
         self.shared.owners.spawn()
     }
 
-    /// Queues the registration of an observer of `var` for `owner`, applied
-    /// at the start of the next tick (if the owner is still alive then;
-    /// otherwise it is skipped and counted in `TickReport::commands_skipped`).
+    /// Starts describing an observer of `var` for `owner`, to be queued
+    /// by [`defer`](Observe::defer) and applied at the start of the next
+    /// tick; see [`Observe`].
     ///
-    /// The new observer learns its id from [`Notification::observer`].
+    /// # Examples
     ///
-    /// # Errors
+    /// ```
+    /// use observer_manager::ObserverManager;
     ///
-    /// A variable or owner error, found now; nothing is queued then.
-    pub fn add_observer<'a, F>(
-        &self,
+    /// let mut manager = ObserverManager::<u8>::new();
+    /// let notifier = manager.notifier();
+    /// let owner = manager.owner();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| notifier.observe("door", &owner).callback(|_| {}).defer())
+    ///         .join()
+    ///         .unwrap()
+    /// })?;
+    /// assert_eq!(manager.total_observers(), 0); // queued
+    /// manager.tick();
+    /// assert_eq!(manager.total_observers(), 1);
+    /// # Ok::<(), observer_manager::AddObserverError>(())
+    /// ```
+    pub fn observe<'a>(
+        &'a self,
         var: impl Into<VariableRef<'a>>,
-        owner: &Owner,
-        callback: F,
-    ) -> Result<(), AddObserverError>
-    where
-        F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
-    {
-        self.add_observer_with_policy(var, owner, Policy::new(), callback)
-    }
-
-    /// Queues the registration of an observer that follows `policy`; see
-    /// [`Notifier::add_observer`] and [`Policy`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Notifier::add_observer`].
-    pub fn add_observer_with_policy<'a, F>(
-        &self,
-        var: impl Into<VariableRef<'a>>,
-        owner: &Owner,
-        policy: Policy<V>,
-        callback: F,
-    ) -> Result<(), AddObserverError>
-    where
-        F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
-    {
-        let callback = DeferredCallback::Private(crate::callbacks::plain(callback));
-        self.defer_add(var.into(), owner, callback, Some(policy), None)
-    }
-
-    /// Queues the registration of an observer that receives `current` as
-    /// its first notification (old and new both `current`) in the tick that
-    /// applies the registration, before any change: a late watcher never
-    /// misses the state. The primed delivery bypasses the policy.
-    ///
-    /// # Errors
-    ///
-    /// As [`Notifier::add_observer`].
-    pub fn add_primed_observer<'a, F>(
-        &self,
-        var: impl Into<VariableRef<'a>>,
-        owner: &Owner,
-        current: V,
-        metadata: Metadata,
-        policy: Policy<V>,
-        callback: F,
-    ) -> Result<(), AddObserverError>
-    where
-        V: Clone,
-        F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
-    {
-        let callback = DeferredCallback::Private(crate::callbacks::plain(callback));
-        let prime = Change {
-            variable: 0, // set by defer_add once the variable is resolved
-            old: current.clone(),
-            new: current,
-            metadata,
-        };
-        self.defer_add(var.into(), owner, callback, Some(policy), Some(prime))
+        owner: &'a Owner,
+    ) -> Observe<'a, V, &'a Self> {
+        Observe::new(self, var.into(), owner)
     }
 
     /// Queues the removal of every observer of `var`, applied at the start
@@ -291,7 +259,7 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
         &self,
         var: impl Into<VariableRef<'a>>,
     ) -> Result<(), NotifyError> {
-        let (held, variable) = self.shared.interner.resolve_known(var.into());
+        let (held, variable) = self.shared.interner.resolve_known(var.into().as_var());
         let variable = match variable {
             Err(VariableError::Unknown) => return Ok(()), // nobody observes it
             other => other?,
@@ -300,26 +268,6 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
             .inbox
             .push_command(Command::RemoveVariable(variable.index), held)
             .map_err(|_| NotifyError::ManagerDropped)
-    }
-
-    /// Like [`Notifier::add_observer`], with a callback registered through
-    /// [`ObserverManager::register_callback`](crate::ObserverManager::register_callback).
-    /// If the callback is unregistered before the tick, the registration is skipped and counted.
-    ///
-    /// # Errors
-    ///
-    /// A variable, owner or foreign-callback error, found now.
-    pub fn add_observer_with<'a>(
-        &self,
-        var: impl Into<VariableRef<'a>>,
-        owner: &Owner,
-        callback: CallbackId,
-    ) -> Result<(), AddObserverError> {
-        if callback.manager != self.shared.manager {
-            return Err(AddObserverError::UnknownCallback);
-        }
-        let callback = DeferredCallback::Shared(callback.key);
-        self.defer_add(var.into(), owner, callback, None, None)
     }
 
     /// Queues the removal of `observer`, applied at the start of the next
@@ -340,22 +288,30 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
             .push_command(Command::Remove(observer), ())
             .map_err(|_| RemoveObserverError::NotFound)
     }
+}
 
-    fn defer_add(
-        &self,
-        var: VariableRef<'_>,
-        owner: &Owner,
-        callback: DeferredCallback<V>,
-        policy: Option<Policy<V>>,
-        mut prime: Option<Change<V>>,
-    ) -> Result<(), AddObserverError> {
-        if !owner.belongs_to(self.shared.manager) {
+impl<V: PartialEq> Shared<V> {
+    /// Queues what an [`Observe`] described, for the next tick.
+    pub(crate) fn defer_add(&self, described: Described<'_, V>) -> Result<(), AddObserverError> {
+        let Described {
+            var,
+            owner,
+            policy,
+            mut prime,
+            callback,
+        } = described;
+        if !owner.belongs_to(self.manager) {
             return Err(AddObserverError::ForeignOwner);
         }
         if let Some(policy) = &policy {
             policy.check()?;
         }
-        let (held, variable) = self.shared.interner.resolve_one(var);
+        let callback = match callback {
+            Chosen::Private(call) => DeferredCallback::Private(call),
+            Chosen::Shared(id) if id.manager == self.manager => DeferredCallback::Shared(id.key),
+            Chosen::Shared(_) => return Err(AddObserverError::UnknownCallback),
+        };
+        let (held, variable) = self.interner.resolve_one(var.as_var());
         let variable = match variable {
             Ok(id) => id,
             Err(error) => {
@@ -373,14 +329,11 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
             policy,
             prime,
         };
-        self.shared
-            .inbox
+        self.inbox
             .push_command(command, held)
             .map_err(|_| AddObserverError::ManagerDropped)
     }
-}
 
-impl<V: PartialEq> Shared<V> {
     pub(crate) fn notify(
         &self,
         var: VariableRef<'_>,
@@ -388,7 +341,7 @@ impl<V: PartialEq> Shared<V> {
         new: V,
         metadata: Metadata,
     ) -> Result<NotifyOutcome, NotifyError> {
-        let (held, variable) = self.interner.resolve_one(var);
+        let (held, variable) = self.interner.resolve_one(var.as_var());
         let variable = match variable {
             Ok(id) => id.index,
             Err(error) => {
@@ -417,7 +370,7 @@ impl<V: PartialEq> Shared<V> {
     {
         self.queue_all(changes, |chunk, (var, old, new, metadata)| {
             let var = var.into();
-            let variable = self.interner.precheck(var)?;
+            let variable = self.interner.precheck(var.as_var())?;
             let unchanged = old == new;
             let change = Change {
                 variable, // a name's is set when the chunk is resolved
@@ -443,7 +396,7 @@ impl<V: PartialEq> Shared<V> {
     {
         self.queue_all(changes, |chunk, (var, old, new)| {
             let var = var.into();
-            let variable = self.interner.precheck(var)?; // a name's: see above
+            let variable = self.interner.precheck(var.as_var())?; // a name's: see above
             let unchanged = old == new;
             chunk.push_sharing(variable, old, new, metadata, unchanged);
             Ok(var)

@@ -105,7 +105,7 @@ impl OwnerRegistry {
 ///
 /// let mut manager = ObserverManager::<i32>::new();
 /// let owner = manager.owner();
-/// manager.add_observer("hp", &owner, |_| {})?;
+/// manager.observe("hp", &owner).callback(|_| {}).add()?;
 /// owner.kill();
 /// let report = manager.tick();
 /// assert_eq!(report.observers_swept, 1);

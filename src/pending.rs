@@ -5,7 +5,7 @@ use smallvec::SmallVec;
 
 use crate::ids::{ManagerTag, VariableId};
 use crate::inbox::Chunk;
-use crate::variables::VariableRef;
+use crate::variables::{Var, VariableRef};
 
 /// Entries at most: one per change of an inbox chunk.
 pub(crate) const CAPACITY: usize = Chunk::<()>::CAPACITY;
@@ -15,7 +15,7 @@ pub(crate) const CAPACITY: usize = Chunk::<()>::CAPACITY;
 /// Invariant: `names` ascends by position, every position below `len`.
 pub(crate) struct Pending<'a> {
     ids: [(u32, u32); CAPACITY],
-    names: SmallVec<[(usize, &'a str); 4]>,
+    names: SmallVec<[(usize, VariableRef<'a>); 4]>,
     len: usize,
 }
 
@@ -34,7 +34,7 @@ impl<'a> Pending<'a> {
     pub(crate) fn push(&mut self, var: VariableRef<'a>) {
         match var {
             VariableRef::Id(id) => self.ids[self.len] = (id.index, id.generation),
-            VariableRef::Name(name) => self.names.push((self.len, name)),
+            name => self.names.push((self.len, name)),
         }
         self.len += 1;
     }
@@ -58,13 +58,13 @@ impl<'a> Pending<'a> {
     }
 
     /// The entries in order, ids completed with `manager`'s tag.
-    pub(crate) fn iter(&self, manager: ManagerTag) -> impl Iterator<Item = VariableRef<'a>> + '_ {
+    pub(crate) fn iter(&self, manager: ManagerTag) -> impl Iterator<Item = Var<'_>> + '_ {
         let mut names = self.names.iter().peekable();
-        (0..self.len).map(move |at| match names.next_if(|&&(named, _)| named == at) {
-            Some(&(_, name)) => VariableRef::Name(name),
+        (0..self.len).map(move |at| match names.next_if(|(named, _)| *named == at) {
+            Some((_, name)) => name.as_var(),
             None => {
                 let (index, generation) = self.ids[at];
-                VariableRef::Id(VariableId {
+                Var::Id(VariableId {
                     index,
                     generation,
                     manager,
@@ -92,22 +92,21 @@ mod tests {
         pending.push(VariableRef::Name("b"));
         pending.push(VariableRef::Id(id(9)));
         assert!(!pending.ids_only());
+        pending.push(VariableRef::from(String::from("c")));
         let back: Vec<_> = pending.iter(manager).collect();
         assert_eq!(
             back,
             [
-                VariableRef::Name("a"),
-                VariableRef::Id(id(7)),
-                VariableRef::Name("b"),
-                VariableRef::Id(id(9)),
+                Var::Name("a"),
+                Var::Id(id(7)),
+                Var::Name("b"),
+                Var::Id(id(9)),
+                Var::Name("c"),
             ]
         );
         pending.clear();
         pending.push(VariableRef::Id(id(3)));
         assert!(pending.ids_only());
-        assert_eq!(
-            pending.iter(manager).collect::<Vec<_>>(),
-            [VariableRef::Id(id(3))]
-        );
+        assert_eq!(pending.iter(manager).collect::<Vec<_>>(), [Var::Id(id(3))]);
     }
 }

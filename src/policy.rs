@@ -40,9 +40,11 @@ pub type Filter<V> = Arc<dyn Fn(&V, &V) -> bool + Send + Sync>;
 /// let seen = Arc::new(Mutex::new(Vec::new()));
 /// let sink = Arc::clone(&seen);
 /// let rising = Policy::new().filter(|old: &i32, new: &i32| new > old);
-/// manager.add_observer_with_policy("level", &owner, rising, move |n| {
-///     sink.lock().unwrap().push(*n.new);
-/// })?;
+/// manager
+///     .observe("level", &owner)
+///     .policy(rising)
+///     .callback(move |n| sink.lock().unwrap().push(*n.new))
+///     .add()?;
 /// manager.notify("level", 1, 3, Metadata::default())?;
 /// manager.notify("level", 3, 2, Metadata::default())?;
 /// let report = manager.tick();
@@ -50,7 +52,7 @@ pub type Filter<V> = Arc<dyn Fn(&V, &V) -> bool + Send + Sync>;
 /// assert_eq!(report.notifications_withheld, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[must_use = "a Policy does nothing until given to add_observer_with_policy"]
+#[must_use = "a Policy does nothing until given to `Observe::policy`"]
 pub struct Policy<V> {
     pub(crate) once: bool,
     pub(crate) every: Option<u64>,

@@ -204,7 +204,7 @@ impl Stats {
 ///
 /// let mut manager = ObserverManager::<u8>::new();
 /// let owner = manager.owner();
-/// manager.add_observer("door", &owner, |_| {})?;
+/// manager.observe("door", &owner).callback(|_| {}).add()?;
 /// manager.notify("door", 0, 1, Metadata::default())?;
 /// manager.tick();
 /// let line = manager.stats().to_string();

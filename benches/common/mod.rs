@@ -71,7 +71,7 @@ pub(crate) fn engine_with_faults(
         for _ in 0..per_var {
             let faulty = fault_every.is_some_and(|every| n % every == 0);
             let callback = if faulty { failing } else { counting };
-            manager.add_observer_with(id, &owner, callback).unwrap();
+            manager.observe(id, &owner).shared(callback).add().unwrap();
             n += 1;
         }
     }

@@ -116,7 +116,9 @@ impl Sim {
         let owner = self.manager.owner();
         for (var, callback) in plan.picks(self.variables.len() as u32) {
             self.manager
-                .add_observer_with(self.variables[var], &owner, self.callbacks[callback])
+                .observe(self.variables[var], &owner)
+                .shared(self.callbacks[callback])
+                .add()
                 .map_err(|e| e.to_string())?;
             self.model.watchers[var] += 1;
         }

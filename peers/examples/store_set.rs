@@ -37,7 +37,9 @@ fn main() {
     let id = store.variable(session, "score").expect("valid name");
     for _ in 0..observers {
         manager
-            .add_observer_with(id, &owner, callback)
+            .observe(id, &owner)
+            .shared(callback)
+            .add()
             .expect("registered");
     }
     store.set(session, "score", 0).expect("manager alive");

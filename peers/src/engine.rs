@@ -2,7 +2,7 @@
 //!
 //! Default [`Config`](observer_manager::Config); one callback registered
 //! once and shared by every observer (`register_callback` +
-//! `add_observer_with`); variables addressed by pre-interned
+//! `observe(..).shared(..)`); variables addressed by pre-interned
 //! [`VariableId`]; every owner an [`Owner`] guard, killed by dropping it.
 //! The metadata of a change is cloned from one made up front (a borrowed
 //! source, no clock read per change): making metadata is the caller's cost.
@@ -64,8 +64,10 @@ impl Peer for Engine {
     fn add(&mut self, var: usize, owner: usize) -> Self::Handle {
         let owner = self.owners[owner].as_ref().expect("owner alive");
         self.manager
-            .add_observer_with(self.ids[var], owner, self.callback)
-            .expect("add_observer_with")
+            .observe(self.ids[var], owner)
+            .shared(self.callback)
+            .add()
+            .expect("observe")
     }
 
     fn notify(&mut self, var: usize, old: u64, new: u64) {

@@ -441,9 +441,11 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> ObserverManager<V> {
     ) -> Result<Watcher<V>, WatchError> {
         let (watcher, feed) = open(&self.shared, var.into(), capacity.into())?;
         let observer = self
-            .add_observer(watcher.variable, &watcher.owner, move |n| {
+            .observe(watcher.variable, &watcher.owner)
+            .callback(move |n| {
                 feed.deliver(n);
             })
+            .add()
             .map_err(refused)?;
         // Freshly made and not yet shared with a delivery: the cell is empty.
         let _ = watcher.state.observer.set(observer);
@@ -488,7 +490,9 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> Notifier<V> {
         capacity: impl Into<Capacity>,
     ) -> Result<Watcher<V>, WatchError> {
         let (watcher, feed) = open(&self.shared, var.into(), capacity.into())?;
-        self.add_observer(watcher.variable, &watcher.owner, move |n| feed.deliver(n))
+        self.observe(watcher.variable, &watcher.owner)
+            .callback(move |n| feed.deliver(n))
+            .defer()
             .map_err(refused)?;
         Ok(watcher)
     }
@@ -518,7 +522,7 @@ fn open<V>(
     capacity: Capacity,
 ) -> Result<(Watcher<V>, Feed<V>), WatchError> {
     let bound = capacity.checked()?;
-    let variable = shared.interner.intern(var)?;
+    let variable = shared.interner.intern(var.as_var())?;
     let queue = Arc::new(Ring::new(bound));
     let state = Arc::new(WatchState::default());
     let feed = Feed {

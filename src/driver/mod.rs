@@ -96,9 +96,12 @@ const THREAD_NAME: &str = "observer-manager-driver";
 /// let owner = manager.owner();
 /// let total = Arc::new(AtomicU64::new(0));
 /// let sink = Arc::clone(&total);
-/// manager.add_observer("bytes", &owner, move |n| {
-///     sink.fetch_add(n.new - n.old, Ordering::Relaxed);
-/// })?;
+/// manager
+///     .observe("bytes", &owner)
+///     .callback(move |n| {
+///         sink.fetch_add(n.new - n.old, Ordering::Relaxed);
+///     })
+///     .add()?;
 ///
 /// let driver = TickDriver::spawn(manager, Schedule::FixedRate(Duration::from_millis(5)))?;
 /// let notifier = driver.notifier();
@@ -207,8 +210,8 @@ impl<V: PartialEq + Send + Sync + 'static> TickDriver<V> {
     /// let driver = TickDriver::spawn(ObserverManager::<i32>::new(), Schedule::OnDemand)?;
     /// let owner = driver.notifier().owner();
     /// let observers = driver.with_manager(move |manager| {
-    ///     manager.add_observer("hp", &owner, |_| {})?;
-    ///     manager.add_observer("hp", &owner, |_| {})?;
+    ///     manager.observe("hp", &owner).callback(|_| {}).add()?;
+    ///     manager.observe("hp", &owner).callback(|_| {}).add()?;
     ///     Ok::<_, observer_manager::AddObserverError>(manager.observer_count("hp"))
     /// })??;
     /// assert_eq!(observers, 2);

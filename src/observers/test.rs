@@ -13,7 +13,7 @@ use crate::components::Liveness;
 use crate::ids::{CallbackKey, ManagerTag, OwnerKey};
 use crate::owners::{Owner, OwnerRegistry};
 use crate::policy::Policy;
-use crate::variables::{Interner, Roster, VariableRef};
+use crate::variables::{Interner, Roster, Var};
 
 impl<V> Store<V> {
     /// Panics unless every index agrees with the world: each roster slot
@@ -126,12 +126,7 @@ impl Rig {
         };
         let mut rng = Rng(seed);
         let variables: Vec<u32> = (0..=small)
-            .map(|v| {
-                interner
-                    .intern(VariableRef::Name(&format!("v{v}")))
-                    .unwrap()
-                    .index
-            })
+            .map(|v| interner.intern(Var::Name(&format!("v{v}"))).unwrap().index)
             .collect();
         let sizes = std::iter::once(huge).chain(std::iter::repeat_n(per_small, small));
         for (&variable, size) in variables.iter().zip(sizes) {

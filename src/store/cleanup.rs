@@ -35,14 +35,13 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> Inner<V> {
         // Only the primed call gets through: the filter withholds changes.
         let policy = Policy::new().filter(|_, _| false);
         // A refusal means the manager is gone, and its observers with it.
-        let _ = self.notifier.add_primed_observer(
-            host,
-            &self.cleaner,
-            None,
-            self.metadata(session),
-            policy,
-            move |n| cleanup.run(n.observer),
-        );
+        let _ = self
+            .notifier
+            .observe(host, &self.cleaner)
+            .policy(policy)
+            .primed(None, self.metadata(session))
+            .callback(move |n| cleanup.run(n.observer))
+            .defer();
     }
 }
 

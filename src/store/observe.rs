@@ -66,7 +66,10 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> SessionStore<V> {
         let variable = self.variable(session, var)?;
         self.inner
             .notifier
-            .add_observer_with_policy(variable, owner, policy, callback)
+            .observe(variable, owner)
+            .policy(policy)
+            .callback(callback)
+            .defer()
             .map_err(refused)
     }
 
@@ -123,7 +126,11 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> SessionStore<V> {
         let metadata = self.inner.metadata(session);
         self.inner
             .notifier
-            .add_primed_observer(variable, owner, current, metadata, policy, callback)
+            .observe(variable, owner)
+            .policy(policy)
+            .primed(current, metadata)
+            .callback(callback)
+            .defer()
             .map_err(refused)
     }
 }

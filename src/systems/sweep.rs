@@ -41,7 +41,7 @@ mod tests {
     use super::*;
     use crate::ids::ManagerTag;
     use crate::observers::Spawn;
-    use crate::variables::{Interner, VariableRef};
+    use crate::variables::{Interner, Var};
 
     #[test]
     fn full_sweep_catches_the_observers_of_an_owner_whose_death_was_lost() {
@@ -49,7 +49,7 @@ mod tests {
         let interner = Interner::new(tag);
         let registry = Arc::new(OwnerRegistry::new(tag));
         let mut store = Store::<u32>::new();
-        let variable = interner.intern(VariableRef::Name("x")).unwrap().index;
+        let variable = interner.intern(Var::Name("x")).unwrap().index;
         let owner = registry.spawn();
         for _ in 0..3 {
             let callback = store

@@ -80,10 +80,16 @@ fn wave(
         doomed_observers += usize::from(dies);
         if i.is_multiple_of(2) {
             let sink = if dies { &calls.dead } else { &calls.live };
-            manager.add_observer(var, owner, counter(sink)).unwrap();
+            manager
+                .observe(var, owner)
+                .callback(counter(sink))
+                .add()
+                .unwrap();
         } else {
             manager
-                .add_observer_with(var, owner, shared[usize::from(dies)])
+                .observe(var, owner)
+                .shared(shared[usize::from(dies)])
+                .add()
                 .unwrap();
         }
     }

@@ -108,12 +108,14 @@ fn burst_far_over_capacity_stays_bounded_counts_and_delivers_final_values() {
             let id = manager.variable(&format!("v{v}")).unwrap();
             let (lasts, broken) = (Arc::clone(&lasts), Arc::clone(&broken));
             manager
-                .add_observer(id, &owner, move |n| {
+                .observe(id, &owner)
+                .callback(move |n| {
                     let previous = lasts[v].swap(*n.new, Ordering::Relaxed);
                     if previous != *n.old {
                         broken.fetch_add(1, Ordering::Relaxed);
                     }
                 })
+                .add()
                 .unwrap();
             id
         })
@@ -226,7 +228,8 @@ fn check_slow_callback_does_not_stall_producers(config: Config) {
             Arc::clone(&saw_producer_done),
         );
         manager
-            .add_observer("slow", &owner, move |_| {
+            .observe("slow", &owner)
+            .callback(move |_| {
                 dispatching.store(true, Ordering::SeqCst);
                 let start = Instant::now();
                 while start.elapsed() < SLOW_CALLBACK_LIMIT {
@@ -237,6 +240,7 @@ fn check_slow_callback_does_not_stall_producers(config: Config) {
                     thread::sleep(Duration::from_millis(1));
                 }
             })
+            .add()
             .unwrap();
     }
     let busy = manager.variable("busy").unwrap();

@@ -72,11 +72,13 @@ fn a_tick_opens_a_span_per_system_and_reports_in_fields() {
         let mut manager = ObserverManager::<u32>::new();
         let owner = manager.owner();
         let dying = manager.owner();
-        manager.add_observer("x", &owner, |_| {}).unwrap();
+        manager.observe("x", &owner).callback(|_| {}).add().unwrap();
         manager
-            .add_observer("x", &owner, |_| panic!("fault"))
+            .observe("x", &owner)
+            .callback(|_| panic!("fault"))
+            .add()
             .unwrap();
-        manager.add_observer("x", &dying, |_| {}).unwrap();
+        manager.observe("x", &dying).callback(|_| {}).add().unwrap();
         drop(dying);
         manager.notify("x", 1, 2, Metadata::default()).unwrap();
         manager.tick();

@@ -52,7 +52,10 @@ fn notify_to_a_never_observed_variable_is_accepted_and_reaches_nobody() -> TestR
     // An observer added later does not receive what was dispatched before.
     let owner = manager.owner();
     let log = Arc::default();
-    manager.add_observer("ghost", &owner, recorder(&log))?;
+    manager
+        .observe("ghost", &owner)
+        .callback(recorder(&log))
+        .add()?;
     manager.tick();
     assert!(log.lock().unwrap().is_empty());
     manager.notify("ghost", 1, 2, meta())?;
@@ -79,15 +82,18 @@ fn empty_variable_name_is_refused_everywhere_and_nothing_is_queued() -> TestResu
         Err(NotifyError::Variable(empty.clone()))
     );
     let refused = AddObserverError::Variable(empty.clone());
-    let direct = manager.add_observer("", &owner, |_| {});
+    let direct = manager.observe("", &owner).callback(|_| {}).add();
     assert_eq!(direct.err(), Some(refused.clone()));
-    let direct = manager.add_observer_with("", &owner, shared);
+    let direct = manager.observe("", &owner).shared(shared).add();
     assert_eq!(direct.err(), Some(refused.clone()));
     assert_eq!(
-        notifier.add_observer("", &owner, |_| {}),
+        notifier.observe("", &owner).callback(|_| {}).defer(),
         Err(refused.clone())
     );
-    assert_eq!(notifier.add_observer_with("", &owner, shared), Err(refused));
+    assert_eq!(
+        notifier.observe("", &owner).shared(shared).defer(),
+        Err(refused)
+    );
     assert_eq!(manager.inspect_variable(""), Err(empty));
     assert_eq!(manager.observer_count(""), 0);
 
@@ -121,9 +127,10 @@ fn names_of_max_len_bytes_are_accepted_and_one_more_byte_is_refused() -> TestRes
     let names: Arc<Mutex<Vec<String>>> = Arc::default();
     for name in &longest {
         let sink = Arc::clone(&names);
-        manager.add_observer(name, &owner, move |n| {
-            sink.lock().unwrap().push(n.name.to_owned())
-        })?;
+        manager
+            .observe(name, &owner)
+            .callback(move |n| sink.lock().unwrap().push(n.name.to_owned()))
+            .add()?;
         manager.notify(name, 0, 1, meta())?;
         assert_eq!(manager.inspect_variable(name)?.name, *name);
     }
@@ -138,7 +145,7 @@ fn names_of_max_len_bytes_are_accepted_and_one_more_byte_is_refused() -> TestRes
             Err(NotifyError::Variable(error.clone()))
         );
         assert_eq!(
-            manager.add_observer(name, &owner, |_| {}),
+            manager.observe(name, &owner).callback(|_| {}).add(),
             Err(AddObserverError::Variable(error.clone()))
         );
         assert_eq!(manager.inspect_variable(name), Err(error));
@@ -162,7 +169,10 @@ fn any_nonempty_string_is_a_name_and_names_compare_as_exact_bytes() -> TestResul
     ];
     let logs: Vec<Log<i64>> = names.iter().map(|_| Arc::default()).collect();
     for (i, name) in names.iter().enumerate() {
-        manager.add_observer(*name, &owner, recorder(&logs[i]))?;
+        manager
+            .observe(*name, &owner)
+            .callback(recorder(&logs[i]))
+            .add()?;
         manager.notify(*name, 0, i as i64 + 1, meta())?;
     }
     assert_eq!(
@@ -188,8 +198,8 @@ fn stale_and_foreign_ids_are_refused_or_skipped_never_misapplied() -> TestResult
     let notifier = manager.notifier();
     let doomed = manager.owner();
     let owner = manager.owner();
-    let swept = manager.add_observer("x", &doomed, |_| {})?;
-    let kept = manager.add_observer("x", &owner, |_| {})?;
+    let swept = manager.observe("x", &doomed).callback(|_| {}).add()?;
+    let kept = manager.observe("x", &owner).callback(|_| {}).add()?;
     drop(doomed);
     manager.tick();
     // Swept with its owner: the id is stale, like a removed one.
@@ -209,7 +219,7 @@ fn stale_and_foreign_ids_are_refused_or_skipped_never_misapplied() -> TestResult
     {
         let mut gone = ObserverManager::<i64>::new();
         let gone_owner = gone.owner();
-        gone_id = gone.add_observer("x", &gone_owner, |_| {})?;
+        gone_id = gone.observe("x", &gone_owner).callback(|_| {}).add()?;
         gone_var = gone.variable("x")?;
     }
     assert_eq!(
@@ -226,7 +236,7 @@ fn stale_and_foreign_ids_are_refused_or_skipped_never_misapplied() -> TestResult
         Err(NotifyError::Variable(foreign.clone()))
     );
     assert_eq!(
-        notifier.add_observer(gone_var, &owner, |_| {}),
+        notifier.observe(gone_var, &owner).callback(|_| {}).defer(),
         Err(AddObserverError::Variable(foreign))
     );
     assert_eq!(manager.observer_count(gone_var), 0);
@@ -245,8 +255,8 @@ fn stale_and_foreign_ids_are_refused_or_skipped_never_misapplied() -> TestResult
 fn deferred_removal_of_an_observer_removed_directly_meanwhile_is_skipped() -> TestResult {
     let mut manager = ObserverManager::<i64>::new();
     let owner = manager.owner();
-    let id = manager.add_observer("x", &owner, |_| {})?;
-    let other = manager.add_observer("x", &owner, |_| {})?;
+    let id = manager.observe("x", &owner).callback(|_| {}).add()?;
+    let other = manager.observe("x", &owner).callback(|_| {}).add()?;
     manager.notifier().remove_observer(id)?;
     manager.remove_observer(id)?;
     let report = manager.tick();
@@ -272,8 +282,8 @@ fn deferred_shared_registration_for_dead_owner_is_skipped_and_holds_no_callback_
         counted.fetch_add(1, Ordering::Relaxed);
     });
     let owner = notifier.owner();
-    notifier.add_observer_with("x", &owner, shared)?;
-    notifier.add_observer_with("x", &owner, shared)?;
+    notifier.observe("x", &owner).shared(shared).defer()?;
+    notifier.observe("x", &owner).shared(shared).defer()?;
     owner.kill();
     notifier.notify("x", 0, 1, meta())?;
     let report = manager.tick();
@@ -291,7 +301,10 @@ fn nan_to_nan_is_a_change_and_is_delivered_but_equal_floats_are_not() -> TestRes
     let mut manager = ObserverManager::<f64>::new();
     let owner = manager.owner();
     let log: Log<f64> = Arc::default();
-    manager.add_observer("t", &owner, recorder(&log))?;
+    manager
+        .observe("t", &owner)
+        .callback(recorder(&log))
+        .add()?;
     let nan = f64::NAN;
     // `notify` compares with `PartialEq`: NaN != NaN, and 0.0 == -0.0.
     assert_eq!(
@@ -330,8 +343,14 @@ fn coalescing_back_to_nan_is_still_a_change_but_back_to_a_number_is_absorbed() -
     let mut manager = ObserverManager::<f64>::with_config(config)?;
     let owner = manager.owner();
     let log: Log<f64> = Arc::default();
-    manager.add_observer("a", &owner, recorder(&log))?;
-    manager.add_observer("b", &owner, recorder(&log))?;
+    manager
+        .observe("a", &owner)
+        .callback(recorder(&log))
+        .add()?;
+    manager
+        .observe("b", &owner)
+        .callback(recorder(&log))
+        .add()?;
     manager.notify("filler", 0.0, 1.0, meta())?; // fills the queue
     // "a": 1 -> NaN -> 1 coalesces to 1 -> 1: absorbed, not delivered.
     manager.notify("a", 1.0, f64::NAN, meta())?;
@@ -408,7 +427,7 @@ fn dropping_the_manager_drops_pending_values_once_and_later_calls_are_refused() 
         let mut manager = ObserverManager::<Tracked>::with_config(config)?;
         notifier = manager.notifier();
         owner = manager.owner();
-        id = manager.add_observer("x", &owner, |_| {})?;
+        id = manager.observe("x", &owner).callback(|_| {}).add()?;
         let l = &ledger;
         // Queued, queued, coalesced, merged into it, unchanged: all kinds.
         manager.notify("x", l.make(0), l.make(1), meta())?;
@@ -417,9 +436,12 @@ fn dropping_the_manager_drops_pending_values_once_and_later_calls_are_refused() 
         notifier.notify("x", l.make(2), l.make(3), meta())?;
         notifier.notify("x", l.make(3), l.make(3), meta())?;
         let guard = Arc::clone(&callback_guard);
-        notifier.add_observer("x", &owner, move |_| {
-            let _ = &guard;
-        })?;
+        notifier
+            .observe("x", &owner)
+            .callback(move |_| {
+                let _ = &guard;
+            })
+            .defer()?;
         assert_eq!(manager.pending_changes(), 3);
         // Still held: the two queued changes, the coalesced one (first old,
         // last new); the merged-away new value and the unchanged pair went.
@@ -441,9 +463,12 @@ fn dropping_the_manager_drops_pending_values_once_and_later_calls_are_refused() 
     );
     assert_eq!(ledger.live(), 0, "the refused values are dropped too");
     let guard = Arc::clone(&callback_guard);
-    let refused = notifier.add_observer("x", &owner, move |_| {
-        let _ = &guard;
-    });
+    let refused = notifier
+        .observe("x", &owner)
+        .callback(move |_| {
+            let _ = &guard;
+        })
+        .defer();
     assert_eq!(refused, Err(AddObserverError::ManagerDropped));
     assert_eq!(
         Arc::strong_count(&callback_guard),
@@ -472,39 +497,48 @@ fn callback_reentering_with_bad_input_gets_typed_errors_and_good_calls_apply_nex
     let foreign_id = {
         let mut other = ObserverManager::<i64>::new();
         let other_owner = other.owner();
-        other.add_observer("x", &other_owner, |_| {})?
+        other.observe("x", &other_owner).callback(|_| {}).add()?
     };
     let echo: Log<i64> = Arc::default();
-    manager.add_observer("echo", &owner, recorder(&echo))?;
+    manager
+        .observe("echo", &owner)
+        .callback(recorder(&echo))
+        .add()?;
     let answers: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = Arc::clone(&answers);
     let keep = Arc::clone(&owner);
-    let door = manager.add_observer("door", &owner, move |n| {
-        let mut out = sink.lock().unwrap();
-        let long = "x".repeat(MAX_VARIABLE_NAME_LEN + 1);
-        out.push(format!("{:?}", notifier.notify("", 0, 1, meta())));
-        out.push(format!(
-            "{:?}",
-            notifier.notify(&long, 0, 1, meta()).map(|_| ())
-        ));
-        out.push(format!("{:?}", notifier.add_observer("", &keep, |_| {})));
-        out.push(format!("{:?}", notifier.remove_observer(foreign_id)));
-        // Good calls, applied at the next tick: one notify, one shared
-        // registration, this observer's removal twice, and a registration
-        // for an owner that is dead before the tick.
-        out.push(format!("{:?}", notifier.notify("echo", 0, *n.new, meta())));
-        out.push(format!(
-            "{:?}",
-            notifier.add_observer_with("door", &keep, shared)
-        ));
-        out.push(format!("{:?}", notifier.remove_observer(n.observer)));
-        out.push(format!("{:?}", notifier.remove_observer(n.observer)));
-        let brief = notifier.owner();
-        out.push(format!(
-            "{:?}",
-            notifier.add_observer("door", &brief, |_| {})
-        ));
-    })?;
+    let door = manager
+        .observe("door", &owner)
+        .callback(move |n| {
+            let mut out = sink.lock().unwrap();
+            let long = "x".repeat(MAX_VARIABLE_NAME_LEN + 1);
+            out.push(format!("{:?}", notifier.notify("", 0, 1, meta())));
+            out.push(format!(
+                "{:?}",
+                notifier.notify(&long, 0, 1, meta()).map(|_| ())
+            ));
+            out.push(format!(
+                "{:?}",
+                notifier.observe("", &keep).callback(|_| {}).defer()
+            ));
+            out.push(format!("{:?}", notifier.remove_observer(foreign_id)));
+            // Good calls, applied at the next tick: one notify, one shared
+            // registration, this observer's removal twice, and a registration
+            // for an owner that is dead before the tick.
+            out.push(format!("{:?}", notifier.notify("echo", 0, *n.new, meta())));
+            out.push(format!(
+                "{:?}",
+                notifier.observe("door", &keep).shared(shared).defer()
+            ));
+            out.push(format!("{:?}", notifier.remove_observer(n.observer)));
+            out.push(format!("{:?}", notifier.remove_observer(n.observer)));
+            let brief = notifier.owner();
+            out.push(format!(
+                "{:?}",
+                notifier.observe("door", &brief).callback(|_| {}).defer()
+            ));
+        })
+        .add()?;
     manager.notify("door", 0, 7, meta())?;
     let report = manager.tick();
     assert_eq!(report.callback_panics, 0);

@@ -77,7 +77,10 @@ fn observer_receives_change_with_metadata_until_removed() -> TestResult {
     let mut manager = ObserverManager::<i64>::new();
     let owner = manager.owner();
     let log = Log::default();
-    let id = manager.add_observer("score", &owner, recorder(&log))?;
+    let id = manager
+        .observe("score", &owner)
+        .callback(recorder(&log))
+        .add()?;
     assert!(manager.contains_observer(id));
     assert_eq!(manager.observer_count("score"), 1);
 
@@ -126,7 +129,10 @@ fn notifier_registration_and_notify_reach_observer_on_next_tick() -> TestResult 
     let notifier = manager.notifier();
     let owner = notifier.owner();
     let log = Log::default();
-    notifier.add_observer("speed", &owner, recorder(&log))?;
+    notifier
+        .observe("speed", &owner)
+        .callback(recorder(&log))
+        .defer()?;
     notifier.notify("speed", 10, 20, Metadata::new("producer"))?;
     assert_eq!(manager.total_observers(), 0, "deferred until the tick");
 
@@ -150,7 +156,12 @@ fn ten_observers_are_each_notified_exactly_once() -> TestResult {
     let owner = manager.owner();
     let log = Log::default();
     let ids: Vec<ObserverId> = (0..10)
-        .map(|_| manager.add_observer("level", &owner, recorder(&log)))
+        .map(|_| {
+            manager
+                .observe("level", &owner)
+                .callback(recorder(&log))
+                .add()
+        })
         .collect::<Result<_, _>>()?;
     assert_eq!(
         ids.iter().collect::<HashSet<_>>().len(),
@@ -175,7 +186,10 @@ fn unchanged_value_is_skipped_and_counted() -> TestResult {
     let mut manager = ObserverManager::<i64>::new();
     let owner = manager.owner();
     let log = Log::default();
-    manager.add_observer("hp", &owner, recorder(&log))?;
+    manager
+        .observe("hp", &owner)
+        .callback(recorder(&log))
+        .add()?;
 
     assert_eq!(
         manager.notify("hp", 5, 5, Metadata::new("test"))?,
@@ -214,14 +228,23 @@ fn stats_add_up_over_adds_removals_sweeps_and_panics() -> TestResult {
     let bob = manager.owner();
     let mut alice_ids = Vec::new();
     for _ in 0..3 {
-        alice_ids.push(manager.add_observer("x", &alice, counting(&calls))?);
+        alice_ids.push(
+            manager
+                .observe("x", &alice)
+                .callback(counting(&calls))
+                .add()?,
+        );
     }
     for _ in 0..2 {
-        manager.add_observer("y", &bob, counting(&calls))?;
+        manager
+            .observe("y", &bob)
+            .callback(counting(&calls))
+            .add()?;
     }
-    manager.add_observer("boom", &alice, |_| {
-        panic!("observer failure (expected by test)")
-    })?;
+    manager
+        .observe("boom", &alice)
+        .callback(|_| panic!("observer failure (expected by test)"))
+        .add()?;
     manager.remove_observer(alice_ids[0])?;
     let stats = manager.stats();
     assert_eq!(stats.observers_added, 6);
@@ -300,10 +323,13 @@ fn check_order_per_observer(config: Config) -> Result<HashSet<ThreadId>, Box<dyn
             let log = Arc::new(Mutex::new(Vec::new()));
             let sink = Arc::clone(&log);
             let threads = Arc::clone(&threads);
-            manager.add_observer(var, &owner, move |n| {
-                threads.lock().unwrap().insert(thread::current().id());
-                sink.lock().unwrap().push((*n.old, *n.new));
-            })?;
+            manager
+                .observe(var, &owner)
+                .callback(move |n| {
+                    threads.lock().unwrap().insert(thread::current().id());
+                    sink.lock().unwrap().push((*n.old, *n.new));
+                })
+                .add()?;
             logs.push((var, log));
         }
     }
@@ -355,10 +381,13 @@ fn notifier_from_four_threads_delivers_every_change_in_one_tick() -> TestResult 
         for _ in 0..OBSERVERS_PER_VAR {
             let log = Arc::new(Mutex::new(Vec::new()));
             let sink = Arc::clone(&log);
-            manager.add_observer(&format!("thread{t}"), &owner, move |n| {
-                assert_eq!(*n.new, *n.old + 1);
-                sink.lock().unwrap().push(*n.new);
-            })?;
+            manager
+                .observe(format!("thread{t}"), &owner)
+                .callback(move |n| {
+                    assert_eq!(*n.new, *n.old + 1);
+                    sink.lock().unwrap().push(*n.new);
+                })
+                .add()?;
             slots.push((t, log));
         }
     }
@@ -404,7 +433,7 @@ fn shared_callback_serves_a_thousand_observers() -> TestResult {
     let sink = Arc::clone(&called);
     let shared = manager.register_callback(move |n| sink.lock().unwrap().push(n.observer));
     let ids: Vec<ObserverId> = (0..SHARED_OBSERVERS)
-        .map(|_| manager.add_observer_with("tick", &owner, shared))
+        .map(|_| manager.observe("tick", &owner).shared(shared).add())
         .collect::<Result<_, _>>()?;
     assert_eq!(manager.observer_count("tick"), SHARED_OBSERVERS);
 
@@ -427,7 +456,7 @@ fn shared_callback_serves_a_thousand_observers() -> TestResult {
         manager.remove_observer(id)?;
     }
     // With no users left, the shared callback is still registered...
-    let extra = manager.add_observer_with("tick", &owner, shared)?;
+    let extra = manager.observe("tick", &owner).shared(shared).add()?;
     manager.remove_observer(extra)?;
     // ...until unregistered, which drops it.
     assert_eq!(
@@ -461,7 +490,10 @@ fn coalescing_under_tiny_inbox_delivers_final_values() -> TestResult {
     for var in VARS {
         for _ in 0..OBSERVERS_PER_VAR {
             let log = Log::default();
-            manager.add_observer(var, &owner, recorder(&log))?;
+            manager
+                .observe(var, &owner)
+                .callback(recorder(&log))
+                .add()?;
             logs.push((var, log));
         }
     }
@@ -528,7 +560,10 @@ fn change_coalesced_back_to_its_start_is_not_delivered() -> TestResult {
     let mut manager = ObserverManager::<i64>::with_config(Config::default().inbox_capacity(1))?;
     let owner = manager.owner();
     let log = Log::default();
-    manager.add_observer("b", &owner, recorder(&log))?;
+    manager
+        .observe("b", &owner)
+        .callback(recorder(&log))
+        .add()?;
     let meta = || Metadata::new("test");
     assert_eq!(manager.notify("a", 0, 1, meta())?, NotifyOutcome::Queued);
     assert_eq!(manager.notify("b", 0, 1, meta())?, NotifyOutcome::Coalesced);
@@ -600,10 +635,13 @@ fn parallel_dispatch_runs_on_the_configured_pool() -> TestResult {
     let names = Arc::new(Mutex::new(HashSet::new()));
     for _ in 0..8 {
         let names = Arc::clone(&names);
-        manager.add_observer("x", &owner, move |_| {
-            let name = thread::current().name().map(str::to_owned);
-            names.lock().unwrap().insert(name);
-        })?;
+        manager
+            .observe("x", &owner)
+            .callback(move |_| {
+                let name = thread::current().name().map(str::to_owned);
+                names.lock().unwrap().insert(name);
+            })
+            .add()?;
     }
     manager.notify("x", 0, 1, Metadata::new("test"))?;
     assert_eq!(manager.tick().notifications, 8);
@@ -628,12 +666,18 @@ fn zero_is_refused_with_a_typed_error_for_every_setting_that_counts_ticks_or_pan
     let mut manager = ObserverManager::<i64>::new();
     let owner = manager.owner();
     let zero = Policy::new().every(0);
-    let refused = manager.add_observer_with_policy("x", &owner, zero, |_| {});
+    let refused = manager
+        .observe("x", &owner)
+        .policy(zero)
+        .callback(|_| {})
+        .add();
     assert_eq!(refused, Err(AddObserverError::ZeroRateLimit));
-    let deferred =
-        manager
-            .notifier()
-            .add_observer_with_policy("x", &owner, Policy::new().every(0), |_| {});
+    let deferred = manager
+        .notifier()
+        .observe("x", &owner)
+        .policy(Policy::new().every(0))
+        .callback(|_| {})
+        .defer();
     assert_eq!(deferred, Err(AddObserverError::ZeroRateLimit));
     assert_eq!(manager.total_observers(), 0, "nothing was added");
     assert!(manager.tick().commands_applied == 0, "nothing was queued");
@@ -652,9 +696,14 @@ fn deterministic_mode_sends_each_change_to_every_observer_before_the_next() -> T
     let mut observers = Vec::new();
     for _ in 0..3 {
         let calls = Arc::clone(&calls);
-        observers.push(manager.add_observer("x", &owner, move |n| {
-            calls.lock().unwrap().push((*n.new, n.observer));
-        })?);
+        observers.push(
+            manager
+                .observe("x", &owner)
+                .callback(move |n| {
+                    calls.lock().unwrap().push((*n.new, n.observer));
+                })
+                .add()?,
+        );
     }
     for step in 0..3 {
         manager.notify("x", step, step + 1, Metadata::default())?;

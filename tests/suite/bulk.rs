@@ -35,7 +35,7 @@ fn bulk_added_observers_receive_like_single_ones() -> TestResult {
     let (callback, seen) = recording_callback(&mut manager);
     let owners = [manager.owner(), manager.owner()];
     // One observer added alone first, so the batch lands behind it.
-    let single = manager.add_observer_with("v0", &owners[0], callback)?;
+    let single = manager.observe("v0", &owners[0]).shared(callback).add()?;
     let pairs: Vec<(String, usize)> = (0..30).map(|i| (format!("v{}", i % 3), i % 2)).collect();
     let ids = manager.add_observers(callback, pairs.iter().map(|(v, o)| (v, &owners[*o])))?;
 
@@ -208,7 +208,7 @@ fn a_batch_failing_after_its_first_parts_undoes_them() -> TestResult {
     let (callback, seen) = recording_callback(&mut manager);
     let owner = manager.owner();
     let foreign = other.owner();
-    let kept = manager.add_observer_with("a", &owner, callback)?;
+    let kept = manager.observe("a", &owner).shared(callback).add()?;
 
     let good = (0..GOOD).map(|i| (["a", "b", "c"][i % 3], &owner));
     let err = manager

@@ -310,9 +310,12 @@ fn owned_notification_from_a_callback_matches_the_watchers() -> TestResult {
     let owner = manager.owner();
     let copies = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&copies);
-    manager.add_observer("s", &owner, move |n| {
-        sink.lock().unwrap().push(OwnedNotification::from(n));
-    })?;
+    manager
+        .observe("s", &owner)
+        .callback(move |n| {
+            sink.lock().unwrap().push(OwnedNotification::from(n));
+        })
+        .add()?;
     let watcher = manager.watch("s", Capacity::Unbounded)?;
     manager.notify("s", "a".to_owned(), "b".to_owned(), meta())?;
     manager.tick();

@@ -46,9 +46,12 @@ fn summing_manager(
     let mut manager = ObserverManager::<u64>::new();
     let owner = manager.owner();
     let sink = Arc::clone(sum);
-    manager.add_observer(var, &owner, move |n| {
-        sink.fetch_add(*n.new, Ordering::Relaxed);
-    })?;
+    manager
+        .observe(var, &owner)
+        .callback(move |n| {
+            sink.fetch_add(*n.new, Ordering::Relaxed);
+        })
+        .add()?;
     Ok((manager, owner))
 }
 
@@ -113,9 +116,12 @@ fn shutdown_delivers_pending_changes_and_returns_stats_that_add_up() -> TestResu
     let owner = manager.owner();
     for _ in 0..OBSERVERS {
         let calls = Arc::clone(&calls);
-        manager.add_observer("x", &owner, move |_| {
-            calls.fetch_add(1, Ordering::Relaxed);
-        })?;
+        manager
+            .observe("x", &owner)
+            .callback(move |_| {
+                calls.fetch_add(1, Ordering::Relaxed);
+            })
+            .add()?;
     }
     // A period no test outlives: only shutdown ticks.
     let driver = TickDriver::spawn(manager, Schedule::FixedRate(Duration::from_secs(3_600)))?;
@@ -202,7 +208,10 @@ fn with_manager_runs_between_ticks_and_registers_at_once() -> TestResult {
     let sink = Arc::clone(&seen);
     // The owner travels to the driver thread and back, alive all along.
     let (_owner, thread_name) = driver.with_manager(move |manager| {
-        manager.add_observer("x", &owner, move |n| sink.lock().unwrap().push(*n.new))?;
+        manager
+            .observe("x", &owner)
+            .callback(move |n| sink.lock().unwrap().push(*n.new))
+            .add()?;
         let name = thread::current().name().map(str::to_owned);
         Ok::<_, observer_manager::AddObserverError>((owner, name))
     })??;
@@ -344,7 +353,11 @@ fn on_demand_sweeps_dead_owners_and_applies_registrations_without_a_change() -> 
     wait_for(|| driver.stats().is_ok_and(|s| s.observers_swept == 1))?;
 
     let late = driver.notifier().owner();
-    driver.notifier().add_observer("y", &late, |_| {})?;
+    driver
+        .notifier()
+        .observe("y", &late)
+        .callback(|_| {})
+        .defer()?;
     wait_for(|| driver.stats().is_ok_and(|s| s.active_observers == 1))?;
     let stats = driver.shutdown()?;
     assert_eq!(stats.notifications_sent, 0, "no change was ever reported");

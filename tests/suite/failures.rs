@@ -111,9 +111,9 @@ fn routed_panics_are_still_counted_and_other_panics_still_reach_the_previous_hoo
     let owner = manager.owner();
     for i in 0..100 {
         manager
-            .add_observer(format!("v{i}").as_str(), &owner, |_| {
-                std::panic::panic_any(IN_CALLBACK)
-            })
+            .observe(format!("v{i}").as_str(), &owner)
+            .callback(|_| std::panic::panic_any(IN_CALLBACK))
+            .add()
             .unwrap();
         manager
             .notify(format!("v{i}").as_str(), 0, 1, Metadata::default())

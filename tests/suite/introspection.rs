@@ -27,12 +27,14 @@ fn observer_counts_follow_adds_removals_and_sweeps() -> TestResult {
     let other = manager.owner();
     assert_eq!(manager.total_observers(), 0);
     assert_eq!(manager.observer_count("never-named"), 0);
-    let a = manager.add_observer("a", &owner, |_| {})?;
-    manager.add_observer("a", &other, |_| {})?;
-    manager.add_observer("b", &other, |_| {})?;
+    let a = manager.observe("a", &owner).callback(|_| {}).add()?;
+    manager.observe("a", &other).callback(|_| {}).add()?;
+    manager.observe("b", &other).callback(|_| {}).add()?;
     assert_eq!(manager.observer_count("a"), 2);
     assert_eq!(manager.observer_count(manager.variable("a")?), 2, "by id");
-    assert_eq!(manager.observer_count(&String::from("b")), 1, "by &String");
+    let b = String::from("b");
+    assert_eq!(manager.observer_count(&b), 1, "by &String");
+    assert_eq!(manager.observer_count(b), 1, "by String");
     assert_eq!(manager.total_observers(), 3);
 
     manager.remove_observer(a)?;
@@ -51,13 +53,16 @@ fn inspect_variable_reports_owner_age_and_deliveries() -> TestResult {
     let mut manager = ObserverManager::<i64>::new();
     let first_owner = manager.owner();
     let second_owner = manager.owner();
-    let first = manager.add_observer("hp", &first_owner, |_| {})?;
+    let first = manager.observe("hp", &first_owner).callback(|_| {}).add()?;
     manager.tick();
     manager.tick();
-    let second = manager.add_observer("hp", &second_owner, |_| {})?;
+    let second = manager
+        .observe("hp", &second_owner)
+        .callback(|_| {})
+        .add()?;
     manager.notify("hp", 100, 90, meta())?;
     manager.tick();
-    let third = manager.add_observer("hp", &first_owner, |_| {})?;
+    let third = manager.observe("hp", &first_owner).callback(|_| {}).add()?;
 
     let report = manager.inspect_variable("hp")?;
     assert_eq!(report.name, "hp");
@@ -111,8 +116,8 @@ fn inspect_variable_shows_dead_owner_until_the_sweep() -> TestResult {
     let keeper = manager.owner();
     let doomed = manager.owner();
     let doomed_id = doomed.id();
-    let kept = manager.add_observer("x", &keeper, |_| {})?;
-    let gone = manager.add_observer("x", &doomed, |_| {})?;
+    let kept = manager.observe("x", &keeper).callback(|_| {}).add()?;
+    let gone = manager.observe("x", &doomed).callback(|_| {}).add()?;
     assert_ne!(keeper.id(), doomed_id);
     drop(doomed);
 
@@ -236,7 +241,7 @@ fn tick_report_timings_sum_to_total() {
 fn debug_output_is_present_and_short_for_ids() -> TestResult {
     let mut manager = ObserverManager::<i64>::new();
     let owner = manager.owner();
-    let observer = manager.add_observer("x", &owner, |_| {})?;
+    let observer = manager.observe("x", &owner).callback(|_| {}).add()?;
     let callback = manager.register_callback(|_| {});
     let variable = manager.variable("x")?;
 

@@ -8,7 +8,11 @@ use serde_json::Value;
 fn reports_serialise_to_json_with_their_fields() {
     let mut manager = ObserverManager::<i32>::new();
     let owner = manager.owner();
-    let id = manager.add_observer("hp", &owner, |_| {}).unwrap();
+    let id = manager
+        .observe("hp", &owner)
+        .callback(|_| {})
+        .add()
+        .unwrap();
     manager.notify("hp", 1, 2, Metadata::new("test")).unwrap();
     let report = manager.tick();
 

@@ -43,7 +43,7 @@ fn add_counted(
     calls: &Arc<AtomicUsize>,
 ) -> Result<Vec<ObserverId>, AddObserverError> {
     (0..n)
-        .map(|_| manager.add_observer(var, owner, counter(calls)))
+        .map(|_| manager.observe(var, owner).callback(counter(calls)).add())
         .collect()
 }
 
@@ -120,7 +120,10 @@ fn deferred_registration_for_owner_dead_by_tick_is_skipped() -> TestResult {
     let notifier = manager.notifier();
     let owner = notifier.owner();
     let calls = Arc::new(AtomicUsize::new(0));
-    notifier.add_observer("x", &owner, counter(&calls))?;
+    notifier
+        .observe("x", &owner)
+        .callback(counter(&calls))
+        .defer()?;
     drop(owner);
     notifier.notify("x", 0, 1, meta())?;
 
@@ -140,7 +143,7 @@ fn deferred_registration_for_owner_dead_by_tick_is_skipped() -> TestResult {
 fn removing_twice_reports_not_found() -> TestResult {
     let mut manager = ObserverManager::<i64>::new();
     let owner = manager.owner();
-    let id = manager.add_observer("x", &owner, |_| {})?;
+    let id = manager.observe("x", &owner).callback(|_| {}).add()?;
     assert_eq!(manager.remove_observer(id), Ok(()));
     assert_eq!(
         manager.remove_observer(id),
@@ -165,9 +168,12 @@ fn removed_observer_id_never_names_a_new_observer() -> TestResult {
     let mut manager = ObserverManager::<i64>::new();
     let owner = manager.owner();
     let calls = Arc::new(AtomicUsize::new(0));
-    let old = manager.add_observer("x", &owner, |_| {})?;
+    let old = manager.observe("x", &owner).callback(|_| {}).add()?;
     manager.remove_observer(old)?;
-    let new = manager.add_observer("x", &owner, counter(&calls))?;
+    let new = manager
+        .observe("x", &owner)
+        .callback(counter(&calls))
+        .add()?;
     assert_ne!(old, new);
     assert_ne!(old.to_bits(), new.to_bits());
     assert!(!manager.contains_observer(old));
@@ -198,8 +204,8 @@ fn ids_from_another_manager_are_rejected() -> TestResult {
     let mut theirs = ObserverManager::<i64>::new();
     let my_owner = mine.owner();
     let their_owner = theirs.owner();
-    let mine_id = mine.add_observer("x", &my_owner, |_| {})?;
-    let their_id = theirs.add_observer("x", &their_owner, |_| {})?;
+    let mine_id = mine.observe("x", &my_owner).callback(|_| {}).add()?;
+    let their_id = theirs.observe("x", &their_owner).callback(|_| {}).add()?;
 
     assert_eq!(
         mine.remove_observer(their_id),
@@ -222,7 +228,7 @@ fn ids_from_another_manager_are_rejected() -> TestResult {
         Err(NotifyError::Variable(VariableError::ForeignManager))
     );
     assert_eq!(
-        mine.add_observer(their_var, &my_owner, |_| {}),
+        mine.observe(their_var, &my_owner).callback(|_| {}).add(),
         Err(AddObserverError::Variable(VariableError::ForeignManager))
     );
     assert_eq!(mine.observer_count(their_var), 0);
@@ -236,16 +242,19 @@ fn owner_from_another_manager_is_rejected() -> TestResult {
     let theirs = ObserverManager::<i64>::new();
     let their_owner = theirs.owner();
     assert_eq!(
-        mine.add_observer("x", &their_owner, |_| {}),
+        mine.observe("x", &their_owner).callback(|_| {}).add(),
         Err(AddObserverError::ForeignOwner)
     );
     let shared = mine.register_callback(|_| {});
     assert_eq!(
-        mine.add_observer_with("x", &their_owner, shared),
+        mine.observe("x", &their_owner).shared(shared).add(),
         Err(AddObserverError::ForeignOwner)
     );
     assert_eq!(
-        mine.notifier().add_observer("x", &their_owner, |_| {}),
+        mine.notifier()
+            .observe("x", &their_owner)
+            .callback(|_| {})
+            .defer(),
         Err(AddObserverError::ForeignOwner)
     );
     assert_eq!(mine.total_observers(), 0);
@@ -261,11 +270,11 @@ fn unknown_callback_ids_are_rejected() -> TestResult {
     let owner = mine.owner();
     let foreign = theirs.register_callback(|_| {});
     assert_eq!(
-        mine.add_observer_with("x", &owner, foreign),
+        mine.observe("x", &owner).shared(foreign).add(),
         Err(AddObserverError::UnknownCallback)
     );
     assert_eq!(
-        mine.notifier().add_observer_with("x", &owner, foreign),
+        mine.notifier().observe("x", &owner).shared(foreign).defer(),
         Err(AddObserverError::UnknownCallback)
     );
     assert_eq!(
@@ -276,7 +285,7 @@ fn unknown_callback_ids_are_rejected() -> TestResult {
     let gone = mine.register_callback(|_| {});
     mine.unregister_callback(gone)?;
     assert_eq!(
-        mine.add_observer_with("x", &owner, gone),
+        mine.observe("x", &owner).shared(gone).add(),
         Err(AddObserverError::UnknownCallback)
     );
     assert_eq!(mine.total_observers(), 0);
@@ -288,7 +297,11 @@ fn deferred_registration_with_callback_unregistered_before_tick_is_skipped() -> 
     let mut manager = ObserverManager::<i64>::new();
     let owner = manager.owner();
     let shared = manager.register_callback(|_| {});
-    manager.notifier().add_observer_with("x", &owner, shared)?;
+    manager
+        .notifier()
+        .observe("x", &owner)
+        .shared(shared)
+        .defer()?;
     manager.unregister_callback(shared)?;
     let report = manager.tick();
     assert_eq!(report.commands_skipped, 1);
@@ -301,8 +314,8 @@ fn unregistering_callback_in_use_is_refused() -> TestResult {
     let mut manager = ObserverManager::<i64>::new();
     let owner = manager.owner();
     let shared = manager.register_callback(|_| {});
-    let a = manager.add_observer_with("x", &owner, shared)?;
-    let b = manager.add_observer_with("y", &owner, shared)?;
+    let a = manager.observe("x", &owner).shared(shared).add()?;
+    let b = manager.observe("y", &owner).shared(shared).add()?;
     assert_eq!(
         manager.unregister_callback(shared),
         Err(UnregisterCallbackError::InUse { observers: 2 })
@@ -331,7 +344,7 @@ fn swept_shared_callback_users_release_it() -> TestResult {
     let owner = manager.owner();
     let shared = manager.register_callback(|_| {});
     for _ in 0..3 {
-        manager.add_observer_with("x", &owner, shared)?;
+        manager.observe("x", &owner).shared(shared).add()?;
     }
     drop(owner);
     assert_eq!(manager.tick().observers_swept, 3);
@@ -358,12 +371,17 @@ fn thousand_variables_with_mixed_owners_deliver_only_to_survivors() -> TestResul
     for (i, &(var, owner)) in plan.iter().enumerate() {
         let received = Arc::clone(&received);
         let owner = owners[owner].as_ref().unwrap();
-        ids.push(manager.add_observer(&names[var], owner, move |n| {
-            received[i]
-                .lock()
-                .unwrap()
-                .push((n.name.to_owned(), *n.old, *n.new));
-        })?);
+        ids.push(
+            manager
+                .observe(&names[var], owner)
+                .callback(move |n| {
+                    received[i]
+                        .lock()
+                        .unwrap()
+                        .push((n.name.to_owned(), *n.old, *n.new));
+                })
+                .add()?,
+        );
     }
     let mut per_var = vec![0; VARIABLES];
     for &(var, _) in &plan {
@@ -444,9 +462,12 @@ fn values_and_callbacks_are_dropped_not_leaked() -> TestResult {
         let swept_owner = manager.owner();
         for owner in [&owner, &swept_owner] {
             let guard = Arc::clone(&callback_guard);
-            manager.add_observer("x", owner, move |_| {
-                let _ = &guard;
-            })?;
+            manager
+                .observe("x", owner)
+                .callback(move |_| {
+                    let _ = &guard;
+                })
+                .add()?;
         }
         assert_eq!(Arc::strong_count(&callback_guard), 3);
 
@@ -490,9 +511,12 @@ fn dropping_manager_releases_queued_registration_capturing_a_notifier() -> TestR
         let owner = manager.owner();
         let notifier = manager.notifier();
         let captured = (Arc::clone(&guard), notifier.clone());
-        notifier.add_observer("x", &owner, move |_| {
-            let _ = &captured;
-        })?;
+        notifier
+            .observe("x", &owner)
+            .callback(move |_| {
+                let _ = &captured;
+            })
+            .defer()?;
         // The manager is dropped before any tick applies the registration.
     }
     assert_eq!(
@@ -521,17 +545,20 @@ fn every_owner_dying_at_once_leaves_a_manager_as_good_as_new() -> TestResult {
         let var = format!("v{}", rng.below(50));
         let owner = &owners[rng.below(owners.len())];
         let id = match i % 4 {
-            0 => manager.add_observer(var.as_str(), owner, counter(&calls))?,
-            1 => manager.add_observer_with_policy(
-                var.as_str(),
-                owner,
-                observer_manager::Policy::new().every(2),
-                counter(&calls),
-            )?,
-            2 if i % 40 == 2 => {
-                manager.add_observer(var.as_str(), owner, |_| panic!("quarantined"))?
-            }
-            _ => manager.add_observer_with(var.as_str(), owner, shared)?,
+            0 => manager
+                .observe(var.as_str(), owner)
+                .callback(counter(&calls))
+                .add()?,
+            1 => manager
+                .observe(var.as_str(), owner)
+                .policy(observer_manager::Policy::new().every(2))
+                .callback(counter(&calls))
+                .add()?,
+            2 if i % 40 == 2 => manager
+                .observe(var.as_str(), owner)
+                .callback(|_| panic!("quarantined"))
+                .add()?,
+            _ => manager.observe(var.as_str(), owner).shared(shared).add()?,
         };
         ids.push(id);
     }
@@ -595,10 +622,13 @@ fn a_large_sweep_on_a_configured_pool_keeps_exactly_the_survivors() -> TestResul
         for _ in 0..PER_OWNER {
             let var = &names[rng.below(VARIABLES)];
             let (calls, witness) = (Arc::clone(&calls[o]), DropWitness(Arc::clone(&drops)));
-            let id = manager.add_observer(var.as_str(), owner, move |_| {
-                let _ = &witness;
-                calls.fetch_add(1, Ordering::Relaxed);
-            })?;
+            let id = manager
+                .observe(var.as_str(), owner)
+                .callback(move |_| {
+                    let _ = &witness;
+                    calls.fetch_add(1, Ordering::Relaxed);
+                })
+                .add()?;
             ids.push((o, id));
         }
     }

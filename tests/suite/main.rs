@@ -24,6 +24,7 @@ mod notify_many;
 mod policies;
 mod reclaim;
 mod reentrancy;
+mod registration;
 mod remove_many;
 mod storage;
 mod store;

@@ -63,7 +63,7 @@ fn setup(config: Config) -> Result<Setup, Box<dyn Error>> {
             }
         };
         for _ in 0..2 {
-            manager.add_observer(id, &owner, logger(&log))?;
+            manager.observe(id, &owner).callback(logger(&log)).add()?;
         }
         if v % 10 == 0 {
             let policy = if v % 20 == 0 {
@@ -71,7 +71,11 @@ fn setup(config: Config) -> Result<Setup, Box<dyn Error>> {
             } else {
                 Policy::new().every(2)
             };
-            manager.add_observer_with_policy(id, &owner, policy, logger(&log))?;
+            manager
+                .observe(id, &owner)
+                .policy(policy)
+                .callback(logger(&log))
+                .add()?;
         }
         ids.push(id);
     }

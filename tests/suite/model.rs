@@ -59,19 +59,19 @@ const PANIC_MARK: &str = "observer panic expected by the model test";
 /// One step of a case.
 #[derive(Clone, Debug)]
 enum Op {
-    /// `ObserverManager::add_observer`, effective at once.
+    /// `ObserverManager::observe(..).add()`, effective at once.
     AddObserver {
         var: usize,
         owner: usize,
         panics: bool,
     },
-    /// `Notifier::add_observer`, applied at the next tick.
+    /// `Notifier::observe(..).defer()`, applied at the next tick.
     AddObserverViaNotifier {
         var: usize,
         owner: usize,
         panics: bool,
     },
-    /// `ObserverManager::add_observer_with` on one of two shared callbacks.
+    /// `observe(..).shared(..).add()` on one of two shared callbacks.
     AddSharedObserver {
         var: usize,
         owner: usize,
@@ -733,7 +733,9 @@ fn step(real: &mut Real, model: &mut Model, op: &Op) -> Result<(), TestCaseError
             let log = OwnLog::default();
             let id = real
                 .manager
-                .add_observer(VARS[var], handle, own_callback(&log, panics));
+                .observe(VARS[var], handle)
+                .callback(own_callback(&log, panics))
+                .add();
             prop_assert!(id.is_ok(), "{id:?}");
             real.observers.push(RealObserver {
                 own_log: Some(log),
@@ -749,7 +751,9 @@ fn step(real: &mut Real, model: &mut Model, op: &Op) -> Result<(), TestCaseError
             let log = OwnLog::default();
             let queued = real
                 .notifier
-                .add_observer(VARS[var], handle, own_callback(&log, panics));
+                .observe(VARS[var], handle)
+                .callback(own_callback(&log, panics))
+                .defer();
             prop_assert_eq!(queued, Ok(()));
             real.observers.push(RealObserver {
                 own_log: Some(log),
@@ -764,7 +768,11 @@ fn step(real: &mut Real, model: &mut Model, op: &Op) -> Result<(), TestCaseError
                 return Ok(());
             };
             let callback = real.shared[usize::from(panics)];
-            let id = real.manager.add_observer_with(VARS[var], handle, callback);
+            let id = real
+                .manager
+                .observe(VARS[var], handle)
+                .shared(callback)
+                .add();
             prop_assert!(id.is_ok(), "{id:?}");
             real.observers.push(RealObserver {
                 own_log: None,
@@ -1035,7 +1043,9 @@ fn quarantined_observer_reports_its_own_last_delivery_tick() {
     let mut manager = ObserverManager::<i64>::with_config(config).unwrap();
     let owner = manager.owner();
     manager
-        .add_observer("v", &owner, |_| panic!("{PANIC_MARK}"))
+        .observe("v", &owner)
+        .callback(|_| panic!("{PANIC_MARK}"))
+        .add()
         .unwrap();
     manager.notify("v", 0, 1, Metadata::new("model")).unwrap();
     assert_eq!(manager.tick().observers_quarantined, 1);

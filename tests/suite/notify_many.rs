@@ -30,10 +30,13 @@ fn watched(capacity: usize) -> Result<Watched, Box<dyn Error>> {
         let id = manager.variable(&format!("v{index}"))?;
         for _ in 0..2 {
             let log = Arc::clone(&log);
-            manager.add_observer(id, &owner, move |n| {
-                let seen = (index, *n.old, *n.new, n.metadata.source.to_string());
-                log.lock().unwrap().push(seen);
-            })?;
+            manager
+                .observe(id, &owner)
+                .callback(move |n| {
+                    let seen = (index, *n.old, *n.new, n.metadata.source.to_string());
+                    log.lock().unwrap().push(seen);
+                })
+                .add()?;
         }
         ids.push(id);
     }

@@ -26,7 +26,10 @@ fn once_delivers_the_first_change_then_removes_the_observer() {
     let owner = manager.owner();
     let (seen, callback) = recorder();
     let id = manager
-        .add_observer_with_policy("x", &owner, Policy::new().once(), callback)
+        .observe("x", &owner)
+        .policy(Policy::new().once())
+        .callback(callback)
+        .add()
         .unwrap();
     manager.notify("x", 0, 1, meta()).unwrap();
     manager.notify("x", 1, 2, meta()).unwrap();
@@ -47,7 +50,10 @@ fn filter_delivers_only_matching_changes_and_counts_the_rest() {
     let (seen, callback) = recorder();
     let rising = Policy::new().filter(|old: &i64, new: &i64| new > old);
     manager
-        .add_observer_with_policy("x", &owner, rising, callback)
+        .observe("x", &owner)
+        .policy(rising)
+        .callback(callback)
+        .add()
         .unwrap();
     for (old, new) in [(0, 5), (5, 3), (3, 4)] {
         manager.notify("x", old, new, meta()).unwrap();
@@ -66,7 +72,10 @@ fn every_n_ticks_merges_changes_and_the_latest_wins() {
     let owner = manager.owner();
     let (seen, callback) = recorder();
     manager
-        .add_observer_with_policy("x", &owner, Policy::new().every(3), callback)
+        .observe("x", &owner)
+        .policy(Policy::new().every(3))
+        .callback(callback)
+        .add()
         .unwrap();
     // tick 1: window open, the tick's changes merge into one delivery.
     manager.notify("x", 0, 1, meta()).unwrap();
@@ -95,10 +104,17 @@ fn plain_and_policed_observers_of_one_variable_both_receive() {
     let owner = manager.owner();
     let (plain, plain_cb) = recorder();
     let (policed, policed_cb) = recorder();
-    manager.add_observer("x", &owner, plain_cb).unwrap();
+    manager
+        .observe("x", &owner)
+        .callback(plain_cb)
+        .add()
+        .unwrap();
     let even = Policy::new().filter(|_: &i64, new: &i64| new % 2 == 0);
     manager
-        .add_observer_with_policy("x", &owner, even, policed_cb)
+        .observe("x", &owner)
+        .policy(even)
+        .callback(policed_cb)
+        .add()
         .unwrap();
     manager.notify("x", 0, 1, meta()).unwrap();
     manager.notify("x", 1, 2, meta()).unwrap();
@@ -116,7 +132,10 @@ fn primed_observer_gets_the_current_value_before_any_change() {
     let owner = manager.owner();
     let (seen, callback) = recorder();
     manager
-        .add_primed_observer("x", &owner, 7, meta(), Policy::new(), callback)
+        .observe("x", &owner)
+        .primed(7, meta())
+        .callback(callback)
+        .add()
         .unwrap();
     manager.notify("x", 7, 8, meta()).unwrap();
     let report = manager.tick();
@@ -128,7 +147,10 @@ fn primed_observer_gets_the_current_value_before_any_change() {
     // Through a notifier: primed in the tick that applies it.
     let (late, late_cb) = recorder();
     notifier
-        .add_primed_observer("x", &owner, 8, meta(), Policy::new(), late_cb)
+        .observe("x", &owner)
+        .primed(8, meta())
+        .callback(late_cb)
+        .defer()
         .unwrap();
     assert_eq!(manager.tick().notifications, 1);
     assert_eq!(*late.lock().unwrap(), vec![(8, 8)]);
@@ -140,9 +162,11 @@ fn observer_that_keeps_panicking_is_quarantined_and_still_listed() {
     let mut manager = ObserverManager::<i64>::with_config(config).unwrap();
     let owner = manager.owner();
     let (seen, good) = recorder();
-    manager.add_observer("x", &owner, good).unwrap();
+    manager.observe("x", &owner).callback(good).add().unwrap();
     let bad = manager
-        .add_observer("x", &owner, |_| panic!("always fails"))
+        .observe("x", &owner)
+        .callback(|_| panic!("always fails"))
+        .add()
         .unwrap();
     let mut quarantined = 0;
     for value in 0..4 {
@@ -171,15 +195,20 @@ fn removing_a_variables_observers_removes_every_roster() {
     let notifier = manager.notifier();
     let owner = manager.owner();
     for _ in 0..3 {
-        manager.add_observer("x", &owner, |_| {}).unwrap();
+        manager.observe("x", &owner).callback(|_| {}).add().unwrap();
     }
     manager
-        .add_observer_with_policy("x", &owner, Policy::new().once(), |_| {})
+        .observe("x", &owner)
+        .policy(Policy::new().once())
+        .callback(|_| {})
+        .add()
         .unwrap();
     manager
-        .add_observer("x", &owner, |_| panic!("boom"))
+        .observe("x", &owner)
+        .callback(|_| panic!("boom"))
+        .add()
         .unwrap();
-    manager.add_observer("y", &owner, |_| {}).unwrap();
+    manager.observe("y", &owner).callback(|_| {}).add().unwrap();
     manager.notify("y", 0, 1, meta()).unwrap();
     manager.notify("x", 0, 1, meta()).unwrap();
     manager.tick(); // quarantines one, the `once` observer finishes
@@ -216,9 +245,11 @@ fn deterministic_mode_calls_in_the_same_order_on_every_run() {
             for _ in 0..50 {
                 let order = Arc::clone(&order);
                 manager
-                    .add_observer(format!("v{v}").as_str(), &owner, move |n| {
+                    .observe(format!("v{v}").as_str(), &owner)
+                    .callback(move |n| {
                         order.lock().unwrap().push((n.observer.to_bits(), *n.new));
                     })
+                    .add()
                     .unwrap();
             }
         }

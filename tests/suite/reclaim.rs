@@ -41,7 +41,11 @@ fn an_unused_variable_is_reclaimed_and_its_old_id_refused_everywhere() {
     assert_eq!(notifier.notify(id, 1, 2, Metadata::default()), Err(STALE));
     let owner = manager.owner();
     assert_eq!(
-        manager.add_observer(id, &owner, |_| {}).unwrap_err(),
+        manager
+            .observe(id, &owner)
+            .callback(|_| {})
+            .add()
+            .unwrap_err(),
         AddObserverError::Variable(VariableError::Reclaimed)
     );
     assert!(manager.inspect_variable(id).is_err());
@@ -59,7 +63,9 @@ fn a_reused_slot_never_delivers_an_old_ids_change_to_the_new_variable() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
     manager
-        .add_observer("b", &owner, move |n| sink.lock().unwrap().push(*n.new))
+        .observe("b", &owner)
+        .callback(move |n| sink.lock().unwrap().push(*n.new))
+        .add()
         .unwrap();
     let b = manager.variable("b").unwrap();
     assert_eq!(b.index(), old.index(), "the slot is reused");
@@ -71,6 +77,40 @@ fn a_reused_slot_never_delivers_an_old_ids_change_to_the_new_variable() {
 }
 
 #[test]
+fn variable_ids_round_trip_through_bits_checked_on_the_way_back() {
+    let mut manager = manager();
+    let notifier = manager.notifier();
+    let old = manager.variable("a").unwrap();
+    assert_eq!(manager.variable_from_bits(old.to_bits()), Ok(old));
+    assert_eq!(notifier.variable_from_bits(old.to_bits()), Ok(old));
+    ticks(&mut manager, IDLE + 1);
+    // Reclaimed: its bits are refused as stale; the slot's next id is not
+    // issued yet.
+    assert_eq!(
+        manager.variable_from_bits(old.to_bits()),
+        Err(VariableError::Reclaimed)
+    );
+    let next = old.to_bits() + (1 << 32);
+    assert_eq!(
+        manager.variable_from_bits(next),
+        Err(VariableError::NotIssued { bits: next })
+    );
+    let b = manager.variable("b").unwrap();
+    assert_eq!(b.to_bits(), next, "the reused slot, one generation on");
+    assert_eq!(notifier.variable_from_bits(next), Ok(b));
+    // An index beyond the table, and another manager's id of the same bits.
+    assert_eq!(
+        manager.variable_from_bits(7),
+        Err(VariableError::NotIssued { bits: 7 })
+    );
+    let other = ObserverManager::<u32>::new();
+    assert_eq!(
+        other.variable_from_bits(b.to_bits()),
+        Err(VariableError::NotIssued { bits: next })
+    );
+}
+
+#[test]
 fn a_batch_is_refused_at_its_first_stale_id_before_and_after_names_and_reclaims() {
     let mut manager = manager();
     let owner = manager.owner();
@@ -78,7 +118,9 @@ fn a_batch_is_refused_at_its_first_stale_id_before_and_after_names_and_reclaims(
     let sink = Arc::clone(&seen);
     let kept = manager.variable("kept").unwrap();
     manager
-        .add_observer(kept, &owner, move |n| sink.lock().unwrap().push(*n.new))
+        .observe(kept, &owner)
+        .callback(move |n| sink.lock().unwrap().push(*n.new))
+        .add()
         .unwrap();
     let gone = manager.variable("gone").unwrap();
     let metadata = Metadata::default();
@@ -116,7 +158,11 @@ fn observed_and_watched_variables_are_kept_however_long_they_are_quiet() {
     let mut manager = manager();
     let owner = manager.owner();
     let observed = manager.variable("observed").unwrap();
-    manager.add_observer(observed, &owner, |_| {}).unwrap();
+    manager
+        .observe(observed, &owner)
+        .callback(|_| {})
+        .add()
+        .unwrap();
     let watcher = manager.watch("watched", Capacity::Unbounded).unwrap();
     assert_eq!(ticks(&mut manager, 10 * IDLE), 0);
     manager.notify(observed, 0, 1, Metadata::default()).unwrap();
@@ -131,11 +177,23 @@ fn observed_and_watched_variables_are_kept_however_long_they_are_quiet() {
 fn a_variable_whose_observers_left_is_reclaimed_after_the_idle_window() {
     let mut manager = manager();
     let owner = manager.owner();
-    let removed = manager.add_observer("removed", &owner, |_| {}).unwrap();
+    let removed = manager
+        .observe("removed", &owner)
+        .callback(|_| {})
+        .add()
+        .unwrap();
     let doomed = manager.owner();
-    manager.add_observer("swept", &doomed, |_| {}).unwrap();
+    manager
+        .observe("swept", &doomed)
+        .callback(|_| {})
+        .add()
+        .unwrap();
     // Another observer, so the store does not empty (which lists everything).
-    manager.add_observer("kept", &owner, |_| {}).unwrap();
+    manager
+        .observe("kept", &owner)
+        .callback(|_| {})
+        .add()
+        .unwrap();
     assert_eq!(ticks(&mut manager, IDLE + 2), 0, "observed");
     manager.remove_observer(removed).unwrap();
     drop(doomed);
@@ -166,17 +224,21 @@ fn a_change_or_registration_queued_during_the_reclaiming_tick_keeps_its_variable
     // On the tick where both are ripe, a callback queues a change of one
     // and a registration on the other, after the tick's drain.
     manager
-        .add_observer("trigger", &owner, move |n| {
+        .observe("trigger", &owner)
+        .callback(move |n| {
             if *n.new == 1 && once.fetch_add(1, Ordering::Relaxed) == 0 {
                 notifier.notify(pending, 0, 5, Metadata::default()).unwrap();
                 let sink = Arc::clone(&sink);
                 notifier
-                    .add_observer(quiet, &late, move |n| {
+                    .observe(quiet, &late)
+                    .callback(move |n| {
                         sink.fetch_add(u64::from(*n.new), Ordering::Relaxed);
                     })
+                    .defer()
                     .unwrap();
             }
         })
+        .add()
         .unwrap();
     // Named before tick 1, they have been idle for `IDLE` ticks at the end
     // of tick `IDLE`.
@@ -252,9 +314,11 @@ fn producers_streaming_new_names_lose_nothing_observed_while_the_tick_reclaims()
     let delivered = Arc::new(AtomicU64::new(0));
     let sink = Arc::clone(&delivered);
     let watched = manager
-        .add_observer("watched", &owner, move |_| {
+        .observe("watched", &owner)
+        .callback(move |_| {
             sink.fetch_add(1, Ordering::Relaxed);
         })
+        .add()
         .map(|_| manager.variable("watched").unwrap())
         .unwrap();
     const PRODUCERS: u32 = 2;

@@ -42,21 +42,29 @@ fn check_callback_notifies_and_registers(config: Config) -> TestResult {
     let early = Log::default();
     let late = Log::default();
     let fired = Arc::new(AtomicBool::new(false));
-    manager.add_observer("trigger", &owner, {
-        let owner = Arc::clone(&owner);
-        let late = Arc::clone(&late);
-        move |n| {
-            if fired.swap(true, Ordering::Relaxed) {
-                return;
+    manager
+        .observe("trigger", &owner)
+        .callback({
+            let owner = Arc::clone(&owner);
+            let late = Arc::clone(&late);
+            move |n| {
+                if fired.swap(true, Ordering::Relaxed) {
+                    return;
+                }
+                let outcome = notifier.notify("echo", 0, *n.new * 10, Metadata::new("callback"));
+                outcome.expect("notify from a callback");
+                notifier
+                    .observe("echo", &owner)
+                    .callback(recorder(&late))
+                    .defer()
+                    .expect("register from a callback");
             }
-            let outcome = notifier.notify("echo", 0, *n.new * 10, Metadata::new("callback"));
-            outcome.expect("notify from a callback");
-            notifier
-                .add_observer("echo", &owner, recorder(&late))
-                .expect("register from a callback");
-        }
-    })?;
-    manager.add_observer("echo", &owner, recorder(&early))?;
+        })
+        .add()?;
+    manager
+        .observe("echo", &owner)
+        .callback(recorder(&early))
+        .add()?;
     manager.notify("trigger", 0, 1, meta())?;
 
     let report = manager.tick();
@@ -102,14 +110,17 @@ fn callback_chain_advances_one_step_per_tick() -> TestResult {
     let notifier = manager.notifier();
     let log = Log::default();
     let sink = Arc::clone(&log);
-    manager.add_observer("counter", &owner, move |n| {
-        sink.lock().unwrap().push((*n.old, *n.new));
-        if *n.new < STEPS {
-            notifier
-                .notify("counter", *n.new, *n.new + 1, Metadata::new("chain"))
-                .unwrap();
-        }
-    })?;
+    manager
+        .observe("counter", &owner)
+        .callback(move |n| {
+            sink.lock().unwrap().push((*n.old, *n.new));
+            if *n.new < STEPS {
+                notifier
+                    .notify("counter", *n.new, *n.new + 1, Metadata::new("chain"))
+                    .unwrap();
+            }
+        })
+        .add()?;
     manager.notify("counter", 0, 1, meta())?;
     for step in 1..=STEPS {
         let report = manager.tick();
@@ -128,12 +139,18 @@ fn callback_removing_its_own_observer_is_delivered_once() -> TestResult {
     let notifier = manager.notifier();
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&calls);
-    let once = manager.add_observer("door", &owner, move |n| {
-        counted.fetch_add(1, Ordering::Relaxed);
-        notifier.remove_observer(n.observer).unwrap();
-    })?;
+    let once = manager
+        .observe("door", &owner)
+        .callback(move |n| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            notifier.remove_observer(n.observer).unwrap();
+        })
+        .add()?;
     let steady = Log::default();
-    manager.add_observer("door", &owner, recorder(&steady))?;
+    manager
+        .observe("door", &owner)
+        .callback(recorder(&steady))
+        .add()?;
 
     manager.notify("door", 0, 1, meta())?;
     manager.tick();
@@ -165,10 +182,13 @@ fn self_removal_lets_changes_of_the_same_tick_through() -> TestResult {
     let notifier = manager.notifier();
     let seen: Arc<Mutex<Vec<(ObserverId, i64)>>> = Arc::default();
     let sink = Arc::clone(&seen);
-    let id = manager.add_observer("door", &owner, move |n| {
-        sink.lock().unwrap().push((n.observer, *n.new));
-        notifier.remove_observer(n.observer).unwrap();
-    })?;
+    let id = manager
+        .observe("door", &owner)
+        .callback(move |n| {
+            sink.lock().unwrap().push((n.observer, *n.new));
+            notifier.remove_observer(n.observer).unwrap();
+        })
+        .add()?;
     manager.notify("door", 0, 1, meta())?;
     manager.notify("door", 1, 2, meta())?;
     let report = manager.tick();
@@ -196,12 +216,18 @@ fn callback_killing_an_owner_does_not_deadlock() -> TestResult {
     let victim_log = Log::default();
     for _ in 0..2 {
         let guard = victim.lock().unwrap();
-        manager.add_observer("x", guard.as_ref().unwrap(), recorder(&victim_log))?;
+        manager
+            .observe("x", guard.as_ref().unwrap())
+            .callback(recorder(&victim_log))
+            .add()?;
     }
     let slot = Arc::clone(&victim);
-    manager.add_observer("kill", &owner, move |_| {
-        drop(slot.lock().unwrap().take());
-    })?;
+    manager
+        .observe("kill", &owner)
+        .callback(move |_| {
+            drop(slot.lock().unwrap().take());
+        })
+        .add()?;
     assert_eq!(manager.stats().live_owners, 2);
 
     manager.notify("kill", 0, 1, meta())?;
@@ -225,12 +251,22 @@ fn check_panic_isolation(config: Config) -> TestResult {
     let before = Log::default();
     let after = Log::default();
     let other = Log::default();
-    let first = manager.add_observer("v", &owner, recorder(&before))?;
-    let panicker = manager.add_observer("v", &owner, |n| {
-        panic!("observer failure on {} (expected by test)", n.new)
-    })?;
-    let last = manager.add_observer("v", &owner, recorder(&after))?;
-    manager.add_observer("w", &owner, recorder(&other))?;
+    let first = manager
+        .observe("v", &owner)
+        .callback(recorder(&before))
+        .add()?;
+    let panicker = manager
+        .observe("v", &owner)
+        .callback(|n| panic!("observer failure on {} (expected by test)", n.new))
+        .add()?;
+    let last = manager
+        .observe("v", &owner)
+        .callback(recorder(&after))
+        .add()?;
+    manager
+        .observe("w", &owner)
+        .callback(recorder(&other))
+        .add()?;
 
     manager.notify("v", 0, 1, meta())?;
     manager.notify("w", 0, 1, meta())?;
@@ -301,15 +337,18 @@ fn check_many_panics(config: Config, all_shared: bool) -> TestResult {
     let mut ids = Vec::new();
     for (i, &panics) in PATTERN.iter().enumerate() {
         let id = if i % 2 == 0 || all_shared {
-            manager.add_observer_with("v", &owner, shared)?
+            manager.observe("v", &owner).shared(shared).add()?
         } else {
             let calls = Arc::clone(&calls);
-            manager.add_observer("v", &owner, move |n| {
-                calls.lock().unwrap().push((n.observer, *n.new));
-                if panics {
-                    panic!("private observer failure (expected by test)");
-                }
-            })?
+            manager
+                .observe("v", &owner)
+                .callback(move |n| {
+                    calls.lock().unwrap().push((n.observer, *n.new));
+                    if panics {
+                        panic!("private observer failure (expected by test)");
+                    }
+                })
+                .add()?
         };
         if panics {
             panicking.lock().unwrap().push(id);

@@ -33,9 +33,14 @@ fn a_few_ids_remove_exactly_those_observers_and_skip_the_gone_and_repeated() -> 
     for (i, calls) in calls.iter().enumerate() {
         let calls = Arc::clone(calls);
         let var = if i % 2 == 0 { "even" } else { "odd" };
-        ids.push(manager.add_observer(var, &owner, move |_| {
-            calls.fetch_add(1, Ordering::Relaxed);
-        })?);
+        ids.push(
+            manager
+                .observe(var, &owner)
+                .callback(move |_| {
+                    calls.fetch_add(1, Ordering::Relaxed);
+                })
+                .add()?,
+        );
     }
     manager.remove_observer(ids[7])?;
     // 1, 3 and 4, with 3 twice and 7 gone already.
@@ -65,8 +70,8 @@ fn an_id_of_another_manager_fails_the_batch_and_removes_nothing() -> TestResult 
     let mut manager = ObserverManager::<i64>::new();
     let mut other = ObserverManager::<i64>::new();
     let (owner, other_owner) = (manager.owner(), other.owner());
-    let mine = manager.add_observer("x", &owner, |_| {})?;
-    let theirs = other.add_observer("x", &other_owner, |_| {})?;
+    let mine = manager.observe("x", &owner).callback(|_| {}).add()?;
+    let theirs = other.observe("x", &other_owner).callback(|_| {}).add()?;
     assert_eq!(
         manager.remove_observers([mine, theirs]),
         Err(RemoveObserverError::ForeignManager)
@@ -100,17 +105,19 @@ fn a_large_batch_on_a_configured_pool_removes_its_observers_and_releases_their_c
         let id = match i % 3 {
             0 => {
                 let witness = DropWitness(Arc::clone(&drops));
-                manager.add_observer(var.as_str(), &owner, move |_| {
-                    let _ = &witness;
-                })?
+                manager
+                    .observe(var.as_str(), &owner)
+                    .callback(move |_| {
+                        let _ = &witness;
+                    })
+                    .add()?
             }
-            1 => manager.add_observer_with_policy(
-                var.as_str(),
-                &owner,
-                Policy::new().every(1),
-                |_| {},
-            )?,
-            _ => manager.add_observer_with(var.as_str(), &owner, shared)?,
+            1 => manager
+                .observe(var.as_str(), &owner)
+                .policy(Policy::new().every(1))
+                .callback(|_| {})
+                .add()?,
+            _ => manager.observe(var.as_str(), &owner).shared(shared).add()?,
         };
         // Every observer of a shared callback leaves; two in three of the others.
         let leaves = i % 3 == 2 || i % 2 == 0;
@@ -150,16 +157,24 @@ fn removing_every_observer_leaves_a_manager_as_good_as_new() -> TestResult {
     let mut manager = ObserverManager::<i64>::new();
     let owner = manager.owner();
     let ids: Vec<ObserverId> = (0..5_000)
-        .map(|i| manager.add_observer(format!("v{}", i % 50).as_str(), &owner, |_| {}))
+        .map(|i| {
+            manager
+                .observe(format!("v{}", i % 50).as_str(), &owner)
+                .callback(|_| {})
+                .add()
+        })
         .collect::<Result<_, _>>()?;
     assert_eq!(manager.remove_observers(ids.iter().copied())?, 5_000);
     assert_eq!(manager.total_observers(), 0);
     assert!(ids.iter().all(|&id| !manager.contains_observer(id)));
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&calls);
-    manager.add_observer("v0", &owner, move |_| {
-        counted.fetch_add(1, Ordering::Relaxed);
-    })?;
+    manager
+        .observe("v0", &owner)
+        .callback(move |_| {
+            counted.fetch_add(1, Ordering::Relaxed);
+        })
+        .add()?;
     manager.notify("v0", 0, 1, meta())?;
     assert_eq!(manager.tick().notifications, 1);
     assert_eq!(calls.load(Ordering::Relaxed), 1);

@@ -9,11 +9,11 @@ use observer_manager::{
 fn ids_stay_stale_after_the_emptied_store_is_rebuilt() {
     let mut manager = ObserverManager::<u32>::new();
     let owner = manager.owner();
-    let old = manager.add_observer("x", &owner, |_| {}).unwrap();
+    let old = manager.observe("x", &owner).callback(|_| {}).add().unwrap();
     manager.remove_observer(old).unwrap();
     manager.tick(); // empty: the store is rebuilt here
 
-    let new = manager.add_observer("x", &owner, |_| {}).unwrap();
+    let new = manager.observe("x", &owner).callback(|_| {}).add().unwrap();
     assert_ne!(old, new, "a rebuilt store must not reissue an id");
     assert!(!manager.contains_observer(old));
     assert!(manager.contains_observer(new));
@@ -29,10 +29,10 @@ fn deferred_removal_of_an_id_from_before_the_rebuild_is_skipped() {
     let mut manager = ObserverManager::<u32>::new();
     let notifier = manager.notifier();
     let owner = manager.owner();
-    let old = manager.add_observer("x", &owner, |_| {}).unwrap();
+    let old = manager.observe("x", &owner).callback(|_| {}).add().unwrap();
     manager.remove_observer(old).unwrap();
     manager.tick();
-    let new = manager.add_observer("x", &owner, |_| {}).unwrap();
+    let new = manager.observe("x", &owner).callback(|_| {}).add().unwrap();
 
     notifier.remove_observer(old).unwrap();
     let report = manager.tick();
@@ -51,7 +51,7 @@ fn a_dropped_manager_refuses_notifications_and_registrations() {
         Err(NotifyError::ManagerDropped)
     );
     assert_eq!(
-        notifier.add_observer("x", &owner, |_| {}),
+        notifier.observe("x", &owner).callback(|_| {}).defer(),
         Err(AddObserverError::ManagerDropped)
     );
 }

@@ -192,7 +192,10 @@ fn observers_of_a_deleted_variable_see_the_deletion_then_are_removed() -> TestRe
         .collect();
     // One registered on the manager directly, by the documented name.
     let direct = Log::default();
-    manager.add_observer("1/x", &owner, direct.callback())?;
+    manager
+        .observe("1/x", &owner)
+        .callback(direct.callback())
+        .add()?;
     let bystander = observed(&mut manager, &store, &owner, ALICE, "y");
     store.set(ALICE, "x", 1)?;
     store.set(ALICE, "y", 1)?;

@@ -427,8 +427,10 @@ fn churn(notifier: &Notifier<u64>, rig: &Arc<Rig>, stop: &AtomicBool) -> Vec<Own
                 .map(|_| {
                     let var = rng.below(ALL_VARS);
                     let probe = rig.new_probe(var, None);
-                    let added =
-                        notifier.add_observer(&var_name(var), &owner, probe_callback(rig, &probe));
+                    let added = notifier
+                        .observe(var_name(var), &owner)
+                        .callback(probe_callback(rig, &probe))
+                        .defer();
                     if let Err(e) = added {
                         rig.error(format!("churn add: {e}"));
                     }
@@ -485,28 +487,32 @@ fn install(manager: &mut ObserverManager<u64>, rig: &Arc<Rig>, owner: &Owner) ->
     for var in 0..ALL_VARS {
         let name = var_name(var);
         manager
-            .add_observer(&name, owner, reference_callback(rig, var))
+            .observe(&name, owner)
+            .callback(reference_callback(rig, var))
+            .add()
             .unwrap();
         if var < PRODUCER_VARS {
             for j in 0..PERMANENT_PER_VAR {
                 let slot = var * PERMANENT_PER_VAR + j;
                 let call = chain_callback(rig, &counts[slot], &lasts[slot]);
-                manager.add_observer(&name, owner, call).unwrap();
+                manager.observe(&name, owner).callback(call).add().unwrap();
             }
             for _ in 0..SHARED_PER_VAR {
-                manager.add_observer_with(&name, owner, shared).unwrap();
+                manager.observe(&name, owner).shared(shared).add().unwrap();
             }
         } else if var + 1 < ALL_VARS {
             let next = var_name(var + 1);
             let (rig, notifier) = (Arc::clone(rig), manager.notifier());
             manager
-                .add_observer(&name, owner, move |n| {
+                .observe(&name, owner)
+                .callback(move |n| {
                     rig.calls.fetch_add(1, Relaxed);
                     let outcome = notifier.notify(&next, 0, *n.new, Metadata::new("relay"));
                     if outcome != Ok(NotifyOutcome::Queued) {
                         rig.error(format!("relay to {next}: {outcome:?}"));
                     }
                 })
+                .add()
                 .unwrap();
         }
     }
@@ -536,7 +542,11 @@ impl TickSideChurn {
                         let var = self.rng.below(ALL_VARS);
                         let probe = rig.new_probe(var, Some(done + 1));
                         let call = probe_callback(rig, &probe);
-                        manager.add_observer(&var_name(var), &owner, call).unwrap();
+                        manager
+                            .observe(var_name(var), &owner)
+                            .callback(call)
+                            .add()
+                            .unwrap();
                         probe
                     })
                     .collect();
@@ -693,7 +703,7 @@ fn eight_producers_churn_and_relays_lose_and_duplicate_nothing() {
             assert_eq!(shared, sent.accepted[i] * SHARED_PER_VAR as u64, "{var}");
             let reference = *rig.reference_total[var].lock().unwrap();
             assert_eq!(reference.count, sent.accepted[i], "reference of {var}");
-            let report = manager.inspect_variable(&var_name(var)).unwrap();
+            let report = manager.inspect_variable(var_name(var)).unwrap();
             assert_eq!(report.changes_dispatched, sent.accepted[i]);
             for row in report
                 .observers

@@ -81,7 +81,7 @@ fn wide(config: Config) -> Result<Wide, Box<dyn Error>> {
         for o in 0..observers {
             let fails = observers == OBSERVERS_PER_SMALL && (v * observers + o) % PANIC_EVERY == 0;
             let callback = if fails { fail } else { record };
-            let id = manager.add_observer_with(var, &owner, callback)?;
+            let id = manager.observe(var, &owner).shared(callback).add()?;
             if fails {
                 panicking += 1;
             } else {

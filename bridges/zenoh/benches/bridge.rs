@@ -86,9 +86,11 @@ fn b2_loopback(c: &mut Criterion) {
     for name in &all {
         let delivered = Arc::clone(&delivered);
         manager
-            .add_observer(name.as_str(), &owner, move |_| {
+            .observe(name.as_str(), &owner)
+            .callback(move |_| {
                 delivered.fetch_add(1, Ordering::Relaxed);
             })
+            .add()
             .unwrap();
     }
     let mut subscriber =

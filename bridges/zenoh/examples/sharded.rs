@@ -218,13 +218,15 @@ fn watch(
         let chain = Arc::new(Chain::default());
         let (c, lat) = (Arc::clone(&chain), Arc::clone(latencies));
         manager
-            .add_observer(name.as_str(), &owner, move |n| {
+            .observe(name.as_str(), &owner)
+            .callback(move |n| {
                 lat.record(now_ns().saturating_sub(n.new.sent_ns) / 1_000);
                 if c.last_seq.swap(n.new.seq, Ordering::Relaxed) != n.old.seq {
                     c.broken.fetch_add(1, Ordering::Relaxed);
                 }
                 c.delivered.fetch_add(1, Ordering::Relaxed);
             })
+            .add()
             .map_err(|e| e.to_string())?;
         chains.push(chain);
     }

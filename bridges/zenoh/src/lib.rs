@@ -23,7 +23,7 @@
 //!
 //! let mut manager = ObserverManager::<u64>::new();
 //! let owner = manager.owner();
-//! manager.add_observer("fuel", &owner, |n| println!("fuel {} -> {}", n.old, n.new))?;
+//! manager.observe("fuel", &owner).callback(|n| println!("fuel {} -> {}", n.old, n.new)).add()?;
 //! let mut subscriber = Subscriber::new(&consumer, &manager, SubscriberConfig::new(layout.clone()))?;
 //! subscriber.sync(&manager)?; // once per tick, before tick()
 //!

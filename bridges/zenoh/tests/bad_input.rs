@@ -62,9 +62,11 @@ fn bad_messages_are_counted_warned_and_dropped_and_sequences_checked() {
     let seen = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&seen);
     manager
-        .add_observer(name, &owner, move |n| {
+        .observe(name, &owner)
+        .callback(move |n| {
             counter.store(*n.new, Ordering::Relaxed);
         })
+        .add()
         .unwrap();
     let config = SubscriberConfig::new(layout.clone()).limits(limits);
     let mut subscriber = Subscriber::new(&consumer, &manager, config).unwrap();
@@ -135,7 +137,11 @@ fn a_layout_mismatch_is_counted_as_misrouted_not_delivered() {
     let mut manager = ObserverManager::<u64>::new();
     let owner = manager.owner();
     let name = "y";
-    manager.add_observer(name, &owner, |_| {}).unwrap();
+    manager
+        .observe(name, &owner)
+        .callback(|_| {})
+        .add()
+        .unwrap();
     let mut subscriber =
         Subscriber::new(&consumer, &manager, SubscriberConfig::new(layout.clone())).unwrap();
     subscriber.sync(&manager).unwrap();
@@ -147,7 +153,9 @@ fn a_layout_mismatch_is_counted_as_misrouted_not_delivered() {
         .find(|n| layout.shard_of(n) == wrong)
         .unwrap();
     manager
-        .add_observer(there.as_str(), &owner, |_| {})
+        .observe(there.as_str(), &owner)
+        .callback(|_| {})
+        .add()
         .unwrap();
     subscriber.sync(&manager).unwrap();
 

@@ -39,12 +39,14 @@ fn watch_all(
     for (name, chain) in names.iter().zip(&chains) {
         let chain = Arc::clone(chain);
         manager
-            .add_observer(name.as_str(), &owner, move |n| {
+            .observe(name.as_str(), &owner)
+            .callback(move |n| {
                 if chain.last.swap(*n.new, Ordering::Relaxed) != *n.old {
                     chain.broken.fetch_add(1, Ordering::Relaxed);
                 }
                 chain.delivered.fetch_add(1, Ordering::Relaxed);
             })
+            .add()
             .expect("observer");
     }
     (owner, chains)
@@ -237,9 +239,11 @@ fn subscriptions_follow_registrations_and_unwatched_names_are_filtered() {
     let got = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&got);
     manager
-        .add_observer(watched.as_str(), &owner, move |_| {
+        .observe(watched.as_str(), &owner)
+        .callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         })
+        .add()
         .unwrap();
     let mut subscriber =
         Subscriber::new(&consumer, &manager, SubscriberConfig::new(layout.clone())).unwrap();
@@ -279,7 +283,9 @@ fn subscriptions_follow_registrations_and_unwatched_names_are_filtered() {
     // every observer unsubscribes from all.
     let other = manager.owner();
     manager
-        .add_observer(elsewhere.as_str(), &other, |_| {})
+        .observe(elsewhere.as_str(), &other)
+        .callback(|_| {})
+        .add()
         .unwrap();
     let report = subscriber.sync(&manager).unwrap();
     assert_eq!((report.declared, report.subscribed), (1, 2));

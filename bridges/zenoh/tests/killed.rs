@@ -92,12 +92,14 @@ fn a_killed_producer_child_is_reported_lost_and_its_delivered_changes_are_a_pref
             Arc::clone(&broken),
         );
         manager
-            .add_observer(name.as_str(), &owner, move |n| {
+            .observe(name.as_str(), &owner)
+            .callback(move |n| {
                 if last.swap(*n.new, Ordering::Relaxed) != *n.old {
                     broken.fetch_add(1, Ordering::Relaxed);
                 }
                 delivered.fetch_add(1, Ordering::Relaxed);
             })
+            .add()
             .unwrap();
     }
     let mut subscriber =

@@ -81,7 +81,8 @@ fn run(jitter: [u64; 2]) -> Vec<(usize, String, u64, u64, String)> {
         for o in 0..2 {
             let calls = Arc::clone(&calls);
             manager
-                .add_observer(name.as_str(), &owner, move |n| {
+                .observe(name.as_str(), &owner)
+                .callback(move |n| {
                     let call = (
                         2 * i + o,
                         n.name.to_owned(),
@@ -91,6 +92,7 @@ fn run(jitter: [u64; 2]) -> Vec<(usize, String, u64, u64, String)> {
                     );
                     calls.lock().unwrap().push(call);
                 })
+                .add()
                 .unwrap();
         }
     }
@@ -140,7 +142,11 @@ fn an_incomplete_tick_times_out_and_keeps_what_is_held() {
     let consumer = listening(port);
     let mut manager = ObserverManager::<u64>::new();
     let owner = manager.owner();
-    manager.add_observer("s0", &owner, |_| {}).unwrap();
+    manager
+        .observe("s0", &owner)
+        .callback(|_| {})
+        .add()
+        .unwrap();
     let config = SubscriberConfig::new(layout()).lockstep(true);
     let mut subscriber = Subscriber::new(&consumer, &manager, config).unwrap();
     subscriber.sync(&manager).unwrap();

@@ -1,0 +1,237 @@
+//! [`Observe`]: the one way to add an observer, started by
+//! [`ObserverManager::observe`] or [`Notifier::observe`].
+
+use std::fmt;
+
+use crate::callbacks::{self, Callback};
+use crate::change::{Change, Metadata, Notification};
+use crate::error::AddObserverError;
+use crate::ids::{CallbackId, ObserverId};
+use crate::manager::ObserverManager;
+use crate::notifier::Notifier;
+use crate::owners::Owner;
+use crate::policy::Policy;
+use crate::variables::VariableRef;
+
+/// An observer being described: its variable and owner, then optionally a
+/// [`policy`](Self::policy) and a [`primed`](Self::primed) first value, then
+/// its callback ([`callback`](Self::callback) or [`shared`](Self::shared)),
+/// and last where it goes:
+///
+/// - [`add`](Self::add) (manager only): effective at once; it receives
+///   every change dispatched from the next tick on, changes already queued
+///   included. Returns its [`ObserverId`].
+/// - [`defer`](Self::defer) (manager and [`Notifier`]): queued, and applied
+///   at the start of the next tick if its owner is still alive then
+///   (otherwise skipped and counted in
+///   [`TickReport::commands_skipped`](crate::TickReport::commands_skipped)).
+///   The observer learns its id from [`Notification::observer`].
+///
+/// Nothing is checked or registered before that last call; a builder
+/// dropped unfinished does nothing.
+///
+/// # Examples
+///
+/// ```
+/// use observer_manager::{Metadata, ObserverManager, Policy};
+///
+/// let mut manager = ObserverManager::<i32>::new();
+/// let owner = manager.owner();
+///
+/// // At once, with a private closure.
+/// let id = manager.observe("door", &owner).callback(|n| println!("{}", n.new)).add()?;
+///
+/// // Once, with the current value first.
+/// manager
+///     .observe(String::from("door"), &owner)
+///     .policy(Policy::new().once())
+///     .primed(0, Metadata::new("initial"))
+///     .callback(|_| {})
+///     .add()?;
+///
+/// // From another thread, at the next tick, sharing one callback.
+/// let shared = manager.register_callback(|_| {});
+/// let notifier = manager.notifier();
+/// notifier.observe("window", &owner).shared(shared).defer()?;
+///
+/// manager.tick();
+/// assert_eq!(manager.total_observers(), 3);
+/// assert!(manager.contains_observer(id));
+/// # Ok::<(), observer_manager::AddObserverError>(())
+/// ```
+#[must_use = "an observer is added only by `add` or `defer`"]
+pub struct Observe<'a, V, T, C = NoCallback> {
+    target: T,
+    var: VariableRef<'a>,
+    owner: &'a Owner,
+    policy: Option<Policy<V>>,
+    prime: Option<Change<V>>,
+    callback: C,
+}
+
+/// The state of an [`Observe`] whose callback is not chosen yet.
+#[derive(Clone, Copy, Debug)]
+pub struct NoCallback;
+
+/// The state of an [`Observe`] with its callback chosen: it can be added.
+pub struct WithCallback<V>(pub(crate) Chosen<V>);
+
+/// A private closure, or a registered callback that many observers share.
+pub(crate) enum Chosen<V> {
+    Private(Callback<V>),
+    Shared(CallbackId),
+}
+
+/// Everything an [`Observe`] describes, handed to its target.
+pub(crate) struct Described<'a, V> {
+    pub(crate) var: VariableRef<'a>,
+    pub(crate) owner: &'a Owner,
+    pub(crate) policy: Option<Policy<V>>,
+    /// The primed change; its variable is set once the variable is resolved.
+    pub(crate) prime: Option<Change<V>>,
+    pub(crate) callback: Chosen<V>,
+}
+
+impl<'a, V, T> Observe<'a, V, T> {
+    pub(crate) fn new(target: T, var: VariableRef<'a>, owner: &'a Owner) -> Self {
+        Observe {
+            target,
+            var,
+            owner,
+            policy: None,
+            prime: None,
+            callback: NoCallback,
+        }
+    }
+
+    /// Calls `callback`, owned by this observer alone, with each change.
+    pub fn callback<F>(self, callback: F) -> Observe<'a, V, T, WithCallback<V>>
+    where
+        F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
+    {
+        self.choose(Chosen::Private(callbacks::plain(callback)))
+    }
+
+    /// Calls a callback from
+    /// [`register_callback`](ObserverManager::register_callback) or
+    /// [`register_fallible_callback`](ObserverManager::register_fallible_callback),
+    /// shared with other observers (one allocation for all of them).
+    ///
+    /// Adding fails with [`AddObserverError::UnknownCallback`] if it is not
+    /// registered on this manager; a deferred add whose callback is
+    /// unregistered before the tick is skipped and counted.
+    pub fn shared(self, callback: CallbackId) -> Observe<'a, V, T, WithCallback<V>> {
+        self.choose(Chosen::Shared(callback))
+    }
+
+    fn choose(self, callback: Chosen<V>) -> Observe<'a, V, T, WithCallback<V>> {
+        Observe {
+            target: self.target,
+            var: self.var,
+            owner: self.owner,
+            policy: self.policy,
+            prime: self.prime,
+            callback: WithCallback(callback),
+        }
+    }
+}
+
+impl<V, T, C> Observe<'_, V, T, C> {
+    /// Delivers according to `policy` (once, at most every N ticks, a
+    /// filter); see [`Policy`]. Adding fails with
+    /// [`AddObserverError::ZeroRateLimit`] for `Policy::every(0)`.
+    pub fn policy(mut self, policy: Policy<V>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Receives `current` as its first notification (old and new both
+    /// `current`, with `metadata`) in the tick that first runs it, before
+    /// any change: a late watcher never misses the state. The primed
+    /// delivery bypasses the policy and is counted like any other.
+    pub fn primed(mut self, current: V, metadata: Metadata) -> Self
+    where
+        V: Clone,
+    {
+        self.prime = Some(Change {
+            variable: 0,
+            old: current.clone(),
+            new: current,
+            metadata,
+        });
+        self
+    }
+}
+
+impl<'a, V, T> Observe<'a, V, T, WithCallback<V>> {
+    fn into_parts(self) -> (T, Described<'a, V>) {
+        let described = Described {
+            var: self.var,
+            owner: self.owner,
+            policy: self.policy,
+            prime: self.prime,
+            callback: self.callback.0,
+        };
+        (self.target, described)
+    }
+}
+
+impl<'a, V: PartialEq + Send + Sync + 'static>
+    Observe<'a, V, &'a mut ObserverManager<V>, WithCallback<V>>
+{
+    /// Adds the observer at once and returns its id.
+    ///
+    /// # Errors
+    ///
+    /// [`AddObserverError`] if the variable is invalid, stale or foreign,
+    /// the owner is foreign, the policy is invalid or the shared callback
+    /// unknown; nothing is added then.
+    pub fn add(self) -> Result<ObserverId, AddObserverError> {
+        let (manager, described) = self.into_parts();
+        manager.add_described(described)
+    }
+
+    /// Queues the observer for the next tick, as [`Notifier`]s do.
+    ///
+    /// # Errors
+    ///
+    /// As [`add`](Self::add), for what can be checked now; nothing is
+    /// queued then.
+    pub fn defer(self) -> Result<(), AddObserverError> {
+        let (manager, described) = self.into_parts();
+        manager.shared.defer_add(described)
+    }
+}
+
+impl<'a, V: PartialEq + Send + Sync + 'static> Observe<'a, V, &'a Notifier<V>, WithCallback<V>> {
+    /// Queues the observer for the next tick.
+    ///
+    /// # Errors
+    ///
+    /// [`AddObserverError`] for what can be checked now (the variable, the
+    /// owner, the policy, a foreign callback), or
+    /// [`AddObserverError::ManagerDropped`]; nothing is queued then.
+    pub fn defer(self) -> Result<(), AddObserverError> {
+        let (notifier, described) = self.into_parts();
+        notifier.shared.defer_add(described)
+    }
+}
+
+impl<V, T, C> fmt::Debug for Observe<'_, V, T, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Observe")
+            .field("var", &self.var)
+            .field("policy", &self.policy.is_some())
+            .field("primed", &self.prime.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V> fmt::Debug for WithCallback<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Chosen::Private(_) => f.write_str("WithCallback(private)"),
+            Chosen::Shared(id) => write!(f, "WithCallback({id})"),
+        }
+    }
+}
