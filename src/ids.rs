@@ -121,8 +121,8 @@ fn write_slot(f: &mut fmt::Formatter<'_>, name: &str, index: u32, generation: u3
 
 /// An interned variable name: a dense index that serves hot paths without hashing.
 ///
-/// Obtain one with [`ObserverManager::variable`](crate::ObserverManager::variable)
-/// or [`Notifier::variable`](crate::Notifier::variable).
+/// Obtain one with [`Notifier::variable`](crate::Notifier::variable), which
+/// the manager has too.
 ///
 /// A variable left unused (no observer, watcher, session-store entry,
 /// pending change or registration) for
@@ -153,7 +153,7 @@ impl VariableId {
     }
 
     /// The id as one integer, generation above index, for a user who keeps
-    /// integer handles; [`ObserverManager::variable_from_bits`](crate::ObserverManager::variable_from_bits)
+    /// integer handles; [`Notifier::variable_from_bits`](crate::Notifier::variable_from_bits) (on the manager too)
     /// turns it back into an id, checked.
     ///
     /// # Examples

@@ -87,8 +87,9 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         &self,
         var: impl Into<VariableRef<'a>>,
     ) -> Result<VariableReport, VariableError> {
-        let id = self.shared.interner.find(var.into().as_var())?;
+        let id = self.notifier.shared.interner.find(var.into().as_var())?;
         let name = self
+            .notifier
             .shared
             .interner
             .name(id)
@@ -150,7 +151,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         Some(ObserverReport {
             id: self.observer_id(slot.entity),
             owner: OwnerId(owner),
-            owner_alive: self.shared.owners.is_alive(owner),
+            owner_alive: self.notifier.shared.owners.is_alive(owner),
             age_ticks: self.tick - stamp.tick,
             age: self.store.age(stamp, now),
             deliveries,

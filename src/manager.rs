@@ -1,19 +1,19 @@
 //! `ObserverManager`: the facade most users touch.
 
 use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
 
 use hecs::Entity;
 
 use crate::callbacks::{self, CallbackRef};
-use crate::change::{Metadata, Notification, NotifyCounts, NotifyOutcome};
+use crate::change::Notification;
 use crate::config::Config;
 use crate::error::{
-    AddObserverError, ConfigError, NotifyError, NotifyManyError, RemoveObserverError,
-    UnregisterCallbackError, VariableError,
+    AddObserverError, ConfigError, RemoveObserverError, UnregisterCallbackError, VariableError,
 };
-use crate::ids::{CallbackId, IdScope, ManagerTag, ObserverId, OwnerKey, VariableId};
+use crate::ids::{CallbackId, IdScope, ManagerTag, ObserverId, OwnerKey};
 use crate::inbox::{Command, Inbox};
 use crate::notifier::{Notifier, Shared};
 use crate::observe::{Chosen, Described, Observe};
@@ -23,7 +23,7 @@ use crate::policy::Policy;
 use crate::queue::Queue;
 use crate::stats::{Stats, TickReport};
 use crate::systems::{self, Batch, Primed, ReclaimScratch};
-use crate::variables::{Interner, Var, VariableRef};
+use crate::variables::{Interner, VariableRef};
 
 /// Delivers variable changes to their observers, once per [`tick`](Self::tick).
 ///
@@ -60,7 +60,8 @@ use crate::variables::{Interner, Var, VariableRef};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ObserverManager<V> {
-    pub(crate) shared: Arc<Shared<V>>,
+    /// The manager's own producer handle; see the `Deref` below.
+    pub(crate) notifier: Notifier<V>,
     pub(crate) store: Store<V>,
     pub(crate) config: Config,
     /// Lifetime counters; the live readings are filled in by `stats()`.
@@ -125,13 +126,15 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     fn build(config: Config) -> Self {
         let manager = ManagerTag::fresh();
         ObserverManager {
-            shared: Arc::new(Shared {
-                manager,
-                inbox: Inbox::new(config.inbox_capacity),
-                interner: Interner::new(manager),
-                owners: Arc::new(OwnerRegistry::new(manager)),
-                watcher_evictions: Arc::default(),
-            }),
+            notifier: Notifier {
+                shared: Arc::new(Shared {
+                    manager,
+                    inbox: Inbox::new(config.inbox_capacity),
+                    interner: Interner::new(manager),
+                    owners: Arc::new(OwnerRegistry::new(manager)),
+                    watcher_evictions: Arc::default(),
+                }),
+            },
             store: Store::new(),
             config,
             totals: Stats::default(),
@@ -148,34 +151,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
 
     /// A handle for reporting changes and deferred registrations from any thread.
     pub fn notifier(&self) -> Notifier<V> {
-        Notifier {
-            shared: Arc::clone(&self.shared),
-        }
-    }
-
-    /// A new live owner; see [`Owner`].
-    pub fn owner(&self) -> Owner {
-        self.shared.owners.spawn()
-    }
-
-    /// The id of the variable named `name`, interning it if new.
-    ///
-    /// # Errors
-    ///
-    /// [`VariableError::EmptyName`] or [`VariableError::NameTooLong`].
-    pub fn variable(&self, name: &str) -> Result<VariableId, VariableError> {
-        self.shared.interner.intern(Var::Name(name))
-    }
-
-    /// The id whose [`VariableId::to_bits`] are `bits`, checked: it names
-    /// the same variable, or is refused.
-    ///
-    /// # Errors
-    ///
-    /// [`VariableError::NotIssued`] for bits no id of this manager had;
-    /// [`VariableError::Reclaimed`] if the variable was reclaimed since.
-    pub fn variable_from_bits(&self, bits: u64) -> Result<VariableId, VariableError> {
-        self.shared.interner.resolve_bits(bits)
+        self.notifier.clone()
     }
 
     /// Registers `callback` once so that many observers can share it through
@@ -203,7 +179,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         let key = self.store.callbacks.register(callbacks::plain(callback));
         CallbackId {
             key,
-            manager: self.shared.manager,
+            manager: self.notifier.shared.manager,
         }
     }
 
@@ -247,7 +223,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             .register(callbacks::fallible(callback, handler));
         CallbackId {
             key,
-            manager: self.shared.manager,
+            manager: self.notifier.shared.manager,
         }
     }
 
@@ -261,7 +237,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         &mut self,
         callback: CallbackId,
     ) -> Result<(), UnregisterCallbackError> {
-        if callback.manager != self.shared.manager {
+        if callback.manager != self.notifier.shared.manager {
             return Err(UnregisterCallbackError::NotFound);
         }
         self.store.callbacks.unregister(callback.key)
@@ -312,7 +288,9 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         let callback = match callback {
             Chosen::Private(call) => self.store.callbacks.insert_private(call),
             Chosen::Shared(id) => {
-                if id.manager != self.shared.manager || !self.store.callbacks.acquire(id.key) {
+                if id.manager != self.notifier.shared.manager
+                    || !self.store.callbacks.acquire(id.key)
+                {
                     return Err(AddObserverError::UnknownCallback);
                 }
                 CallbackRef::shared(id.key)
@@ -339,7 +317,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         &mut self,
         var: impl Into<VariableRef<'a>>,
     ) -> Result<usize, VariableError> {
-        let id = match self.shared.interner.find(var.into().as_var()) {
+        let id = match self.notifier.shared.interner.find(var.into().as_var()) {
             Err(VariableError::Unknown) => return Ok(0),
             other => other?,
         };
@@ -389,7 +367,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         I: IntoIterator<Item = (R, &'o Owner)>,
     {
         // Counting no user checks that the callback exists.
-        if callback.manager != self.shared.manager
+        if callback.manager != self.notifier.shared.manager
             || !self.store.callbacks.acquire_many(callback.key, 0)
         {
             return Err(AddObserverError::UnknownCallback);
@@ -423,7 +401,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
                 .callbacks
                 .acquire_many(callback.key, part.len() as u64);
             debug_assert!(counted, "checked above, and nothing unregistered it since");
-            let (interner, tick) = (&self.shared.interner, self.tick);
+            let (interner, tick) = (&self.notifier.shared.interner, self.tick);
             self.store
                 .spawn_many(interner, &part, shared, tick, &mut ids, make_id);
         }
@@ -441,10 +419,10 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     }
 
     fn check_add(&self, var: VariableRef<'_>, owner: &Owner) -> Result<u32, AddObserverError> {
-        if !owner.belongs_to(self.shared.manager) {
+        if !owner.belongs_to(self.notifier.shared.manager) {
             return Err(AddObserverError::ForeignOwner);
         }
-        Ok(self.shared.interner.intern(var.as_var())?.index)
+        Ok(self.notifier.shared.interner.intern(var.as_var())?.index)
     }
 
     /// Spawns the observer, whose callback use the caller has counted; the
@@ -463,7 +441,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             policy,
             tick: self.tick,
         };
-        let entity = self.store.spawn(&self.shared.interner, spawn);
+        let entity = self.store.spawn(&self.notifier.shared.interner, spawn);
         debug_assert!(entity.is_some(), "a held owner is never swept");
         self.totals.observers_added += u64::from(entity.is_some());
         // A held owner's key is live, so `spawn` succeeded; the fallback id
@@ -472,12 +450,12 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     }
 
     pub(crate) fn observer_id(&self, entity: Entity) -> ObserverId {
-        ObserverId::new(entity, self.shared.manager, self.store.epoch)
+        ObserverId::new(entity, self.notifier.shared.manager, self.store.epoch)
     }
 
     pub(crate) fn id_scope(&self) -> IdScope {
         IdScope {
-            manager: self.shared.manager,
+            manager: self.notifier.shared.manager,
             epoch: self.store.epoch,
         }
     }
@@ -490,7 +468,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     /// before, or swept with its owner): removing twice is harmless.
     /// [`RemoveObserverError::ForeignManager`] for another manager's id.
     pub fn remove_observer(&mut self, observer: ObserverId) -> Result<(), RemoveObserverError> {
-        if observer.manager != self.shared.manager {
+        if observer.manager != self.notifier.shared.manager {
             return Err(RemoveObserverError::ForeignManager);
         }
         if observer.epoch == self.store.epoch && self.store.despawn(observer.entity) {
@@ -536,7 +514,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     ) -> Result<usize, RemoveObserverError> {
         let mut entities = Vec::new();
         for observer in observers {
-            if observer.manager != self.shared.manager {
+            if observer.manager != self.notifier.shared.manager {
                 return Err(RemoveObserverError::ForeignManager);
             }
             if observer.epoch == self.store.epoch {
@@ -551,57 +529,9 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
 
     /// Whether `observer` exists here (a dead owner's observers exist until swept).
     pub fn contains_observer(&self, observer: ObserverId) -> bool {
-        observer.manager == self.shared.manager
+        observer.manager == self.notifier.shared.manager
             && observer.epoch == self.store.epoch
             && self.store.world.contains(observer.entity)
-    }
-
-    /// Reports a change; the same as [`Notifier::notify`].
-    ///
-    /// # Errors
-    ///
-    /// [`NotifyError::Variable`] if `var` is an invalid name or a foreign id.
-    pub fn notify<'a>(
-        &self,
-        var: impl Into<VariableRef<'a>>,
-        old: V,
-        new: V,
-        metadata: Metadata,
-    ) -> Result<NotifyOutcome, NotifyError> {
-        self.shared.notify(var.into(), old, new, metadata)
-    }
-
-    /// Reports many changes at once; the same as [`Notifier::notify_many`].
-    ///
-    /// # Errors
-    ///
-    /// [`NotifyManyError`] at the first change `notify` would refuse; the
-    /// changes before it are accepted.
-    pub fn notify_many<'a, K, I>(&self, changes: I) -> Result<NotifyCounts, NotifyManyError>
-    where
-        K: Into<VariableRef<'a>>,
-        I: IntoIterator<Item = (K, V, V, Metadata)>,
-    {
-        self.shared.notify_many(changes)
-    }
-
-    /// Reports many changes that share one metadata; the same as
-    /// [`Notifier::notify_batch`].
-    ///
-    /// # Errors
-    ///
-    /// [`NotifyManyError`] at the first change `notify` would refuse; the
-    /// changes before it are accepted.
-    pub fn notify_batch<'a, K, I>(
-        &self,
-        metadata: &Metadata,
-        changes: I,
-    ) -> Result<NotifyCounts, NotifyManyError>
-    where
-        K: Into<VariableRef<'a>>,
-        I: IntoIterator<Item = (K, V, V)>,
-    {
-        self.shared.notify_batch(metadata, changes)
     }
 
     /// Runs one tick: applies deferred commands, sweeps the observers of dead
@@ -626,7 +556,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     /// Changes waiting for the next tick (a reading that producers may
     /// change at once).
     pub fn pending_changes(&self) -> usize {
-        self.shared.inbox.pending()
+        self.notifier.shared.inbox.pending()
     }
 
     /// Whether the next tick has anything to do: changes to deliver,
@@ -648,16 +578,17 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     /// assert!(!manager.has_pending_work());
     /// ```
     pub fn has_pending_work(&self) -> bool {
-        self.shared.inbox.pending() > 0
-            || self.shared.inbox.has_commands()
-            || self.shared.owners.has_deaths()
+        self.notifier.shared.inbox.pending() > 0
+            || self.notifier.shared.inbox.has_commands()
+            || self.notifier.shared.owners.has_deaths()
             || !self.store.primed.is_empty()
             || !self.store.waiting.is_empty()
     }
 
     /// Observers of `var`; zero for a variable nobody has named.
     pub fn observer_count<'a>(&self, var: impl Into<VariableRef<'a>>) -> usize {
-        self.shared
+        self.notifier
+            .shared
             .interner
             .find(var.into().as_var())
             .ok()
@@ -700,19 +631,32 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     /// Lifetime counters and live readings, including changes reported
     /// since the last tick.
     pub fn stats(&self) -> Stats {
-        let (pending, inbox) = self.shared.inbox.snapshot();
+        let (pending, inbox) = self.notifier.shared.inbox.snapshot();
         let totals = &self.totals;
         Stats {
             active_observers: self.store.len() as u64,
-            live_owners: self.shared.owners.live_count() as u64,
+            live_owners: self.notifier.shared.owners.live_count() as u64,
             changes_pending: pending as u64,
             changes_received: totals.changes_received + inbox.received,
             changes_skipped: totals.changes_skipped + inbox.skipped,
             changes_coalesced: totals.changes_coalesced + inbox.coalesced,
-            variables: self.shared.interner.live() as u64,
+            variables: self.notifier.shared.interner.live() as u64,
             uptime: self.created.elapsed(),
             ..totals.clone()
         }
+    }
+}
+
+/// The manager is a [`Notifier`] too: `notify`, `notify_many`,
+/// `notify_batch`, `variable`, `variable_from_bits` and `owner` are the
+/// notifier's, with the same arguments, errors and effects. Where both have
+/// a method of one name (`observe`, `remove_observer`, `remove_observers_of`,
+/// `watch`), the manager's acts at once and the notifier's at the next tick.
+impl<V> Deref for ObserverManager<V> {
+    type Target = Notifier<V>;
+
+    fn deref(&self) -> &Notifier<V> {
+        &self.notifier
     }
 }
 
@@ -721,7 +665,7 @@ impl<V> Drop for ObserverManager<V> {
     /// would have delivered them will never come); notifiers that outlive
     /// the manager are refused from then on.
     fn drop(&mut self) {
-        self.shared.inbox.close();
+        self.notifier.shared.inbox.close();
     }
 }
 
@@ -732,7 +676,7 @@ impl<V> fmt::Debug for ObserverManager<V> {
             .field("observers", &self.store.len())
             .field("variables", &self.store.variables.len())
             .field("callbacks", &self.store.callbacks.len())
-            .field("owners", &self.shared.owners)
+            .field("owners", &self.notifier.shared.owners)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }

@@ -105,7 +105,26 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
         new: V,
         metadata: Metadata,
     ) -> Result<NotifyOutcome, NotifyError> {
-        self.shared.notify(var.into(), old, new, metadata)
+        let var = var.into();
+        let shared = &*self.shared;
+        let (held, variable) = shared.interner.resolve_one(var.as_var());
+        let variable = match variable {
+            Ok(id) => id.index,
+            Err(error) => {
+                drop(held); // before the values: a `Drop` may notify
+                return Err(error.into());
+            }
+        };
+        let change = Change {
+            variable,
+            old,
+            new,
+            metadata,
+        };
+        shared
+            .inbox
+            .push(change, held)
+            .map_err(|_| NotifyError::ManagerDropped)
     }
 
     /// Reports many changes, each `(variable, old, new, metadata)`, as
@@ -147,7 +166,20 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
         K: Into<VariableRef<'a>>,
         I: IntoIterator<Item = (K, V, V, Metadata)>,
     {
-        self.shared.notify_many(changes)
+        let shared = &*self.shared;
+        shared.queue_all(changes, |chunk, (var, old, new, metadata)| {
+            let var = var.into();
+            let variable = shared.interner.precheck(var.as_var())?;
+            let unchanged = old == new;
+            let change = Change {
+                variable, // a name's is set when the chunk is resolved
+                old,
+                new,
+                metadata,
+            };
+            chunk.push(change, unchanged);
+            Ok(var)
+        })
     }
 
     /// Reports many changes, each `(variable, old, new)`, that share one
@@ -190,7 +222,14 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
         K: Into<VariableRef<'a>>,
         I: IntoIterator<Item = (K, V, V)>,
     {
-        self.shared.notify_batch(metadata, changes)
+        let shared = &*self.shared;
+        shared.queue_all(changes, |chunk, (var, old, new)| {
+            let var = var.into();
+            let variable = shared.interner.precheck(var.as_var())?; // a name's: see above
+            let unchanged = old == new;
+            chunk.push_sharing(variable, old, new, metadata, unchanged);
+            Ok(var)
+        })
     }
 
     /// The id of the variable named `name`, interning it if new.
@@ -332,75 +371,6 @@ impl<V: PartialEq> Shared<V> {
         self.inbox
             .push_command(command, held)
             .map_err(|_| AddObserverError::ManagerDropped)
-    }
-
-    pub(crate) fn notify(
-        &self,
-        var: VariableRef<'_>,
-        old: V,
-        new: V,
-        metadata: Metadata,
-    ) -> Result<NotifyOutcome, NotifyError> {
-        let (held, variable) = self.interner.resolve_one(var.as_var());
-        let variable = match variable {
-            Ok(id) => id.index,
-            Err(error) => {
-                drop(held); // before the values: a `Drop` may notify
-                return Err(error.into());
-            }
-        };
-        let change = Change {
-            variable,
-            old,
-            new,
-            metadata,
-        };
-        self.inbox
-            .push(change, held)
-            .map_err(|_| NotifyError::ManagerDropped)
-    }
-
-    /// Reports `changes` in order, locking the inbox once per
-    /// [`Chunk::CAPACITY`] of them. The caller's iterator and `V::eq` run
-    /// outside the locks.
-    pub(crate) fn notify_many<'a, K, I>(&self, changes: I) -> Result<NotifyCounts, NotifyManyError>
-    where
-        K: Into<VariableRef<'a>>,
-        I: IntoIterator<Item = (K, V, V, Metadata)>,
-    {
-        self.queue_all(changes, |chunk, (var, old, new, metadata)| {
-            let var = var.into();
-            let variable = self.interner.precheck(var.as_var())?;
-            let unchanged = old == new;
-            let change = Change {
-                variable, // a name's is set when the chunk is resolved
-                old,
-                new,
-                metadata,
-            };
-            chunk.push(change, unchanged);
-            Ok(var)
-        })
-    }
-
-    /// Reports `changes` in order, all with `metadata`, as `notify_many`
-    /// does; the metadata is cloned once per chunk, not per change.
-    pub(crate) fn notify_batch<'a, K, I>(
-        &self,
-        metadata: &Metadata,
-        changes: I,
-    ) -> Result<NotifyCounts, NotifyManyError>
-    where
-        K: Into<VariableRef<'a>>,
-        I: IntoIterator<Item = (K, V, V)>,
-    {
-        self.queue_all(changes, |chunk, (var, old, new)| {
-            let var = var.into();
-            let variable = self.interner.precheck(var.as_var())?; // a name's: see above
-            let unchanged = old == new;
-            chunk.push_sharing(variable, old, new, metadata, unchanged);
-            Ok(var)
-        })
     }
 
     /// Feeds `items` to `add`, which puts one change into the chunk and

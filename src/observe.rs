@@ -199,7 +199,7 @@ impl<'a, V: PartialEq + Send + Sync + 'static>
     /// queued then.
     pub fn defer(self) -> Result<(), AddObserverError> {
         let (manager, described) = self.into_parts();
-        manager.shared.defer_add(described)
+        manager.notifier.shared.defer_add(described)
     }
 }
 

@@ -439,7 +439,7 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> ObserverManager<V> {
         var: impl Into<VariableRef<'a>>,
         capacity: impl Into<Capacity>,
     ) -> Result<Watcher<V>, WatchError> {
-        let (watcher, feed) = open(&self.shared, var.into(), capacity.into())?;
+        let (watcher, feed) = open(&self.notifier.shared, var.into(), capacity.into())?;
         let observer = self
             .observe(watcher.variable, &watcher.owner)
             .callback(move |n| {

@@ -54,11 +54,19 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
     };
 
     m.store.variables.start_tick(tick);
-    m.store.variables.sync(&m.shared.interner);
+    m.store.variables.sync(&m.notifier.shared.interner);
     {
         let _s = tracing::debug_span!(target: TRACE_TARGET, "apply").entered();
-        m.shared.inbox.take_commands(&mut m.scratch.commands);
-        let applied = apply::apply(&mut m.store, &m.shared, &mut m.scratch.commands, tick);
+        m.notifier
+            .shared
+            .inbox
+            .take_commands(&mut m.scratch.commands);
+        let applied = apply::apply(
+            &mut m.store,
+            &m.notifier.shared,
+            &mut m.scratch.commands,
+            tick,
+        );
         report.commands_applied = applied.added + applied.removed;
         report.commands_skipped = applied.skipped;
         m.totals.observers_added += applied.added;
@@ -69,7 +77,7 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
     {
         let _s = tracing::debug_span!(target: TRACE_TARGET, "sweep").entered();
         report.full_sweep = tick.is_multiple_of(m.config.sweep_every);
-        let owners = &m.shared.owners;
+        let owners = &m.notifier.shared.owners;
         report.observers_swept = sweep::sweep(
             &mut m.store,
             owners,
@@ -91,14 +99,14 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
     {
         let _s = tracing::debug_span!(target: TRACE_TARGET, "collect").entered();
         let counts = collect::collect(
-            &m.shared.inbox,
+            &m.notifier.shared.inbox,
             &mut m.scratch.changes,
             &mut m.scratch.batches,
         );
         if let Some(last) = m.scratch.batches.last()
             && last.variable as usize >= m.store.variables.len()
         {
-            m.store.variables.sync(&m.shared.interner);
+            m.store.variables.sync(&m.notifier.shared.interner);
         }
         report.changes_received = counts.received;
         report.changes_skipped = counts.skipped;
@@ -153,8 +161,11 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
         report.observers_quarantined = accounted.quarantined;
         report.observers_finished = accounted.finished;
         report.notifications = dispatched.notifications;
-        report.watcher_notifications_dropped =
-            m.shared.watcher_evictions.swap(0, Ordering::Relaxed);
+        report.watcher_notifications_dropped = m
+            .notifier
+            .shared
+            .watcher_evictions
+            .swap(0, Ordering::Relaxed);
         report.callback_panics = accounted.panics;
         report.callback_errors = accounted.errors;
         m.totals.absorb(&report);
@@ -167,7 +178,7 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
         let _s = tracing::debug_span!(target: TRACE_TARGET, "reclaim").entered();
         report.variables_reclaimed = reclaim::reclaim(
             &mut m.store.variables,
-            &m.shared,
+            &m.notifier.shared,
             m.config.reclaim_idle,
             &mut m.scratch.reclaim,
         );
