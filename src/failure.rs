@@ -24,8 +24,8 @@ use std::sync::{Arc, Once};
 use hecs::Entity;
 
 use crate::TRACE_TARGET;
-use crate::change::Notification;
 use crate::ids::ObserverId;
+use crate::ingest::change::Notification;
 
 /// A fallible callback's error, as its handler sees it.
 ///

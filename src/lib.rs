@@ -102,36 +102,26 @@
 #![deny(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 // Modules are private; the public names are re-exported flat below, so
-// files can move without breaking users.
-mod callbacks;
-mod change;
+// files can move without breaking users. The folders are the design:
+// `manager` and `notifier` the facade, `ingest` what producers hand in,
+// `observers` the observer store, `systems` the tick, and the extras
+// `channel`, `driver` and `session_store`.
 mod channel;
-mod components;
 mod config;
 mod driver;
 mod error;
 mod failure;
 mod ids;
-mod inbox;
-mod inspect;
-mod interner;
+mod ingest;
 mod manager;
 mod notifier;
-mod observe;
 mod observers;
-mod owned;
 mod owners;
-mod pending;
-mod places;
 mod policy;
-mod queue;
-mod stamps;
+mod session_store;
 mod stats;
-mod store;
 mod systems;
-mod variables;
 
-pub use change::{Metadata, Notification, NotifyCounts, NotifyOutcome, SessionId};
 pub use channel::{Capacity, OwnedNotification, WatchError, WatchIter, WatchTryIter, Watcher};
 pub use config::Config;
 pub use driver::{
@@ -144,15 +134,16 @@ pub use error::{
 };
 pub use failure::{CallbackError, route_callback_panics_to_tracing};
 pub use ids::{CallbackId, ObserverId, OwnerId, VariableId};
-pub use inspect::{ObserverReport, VariableReport};
+pub use ingest::change::{Metadata, Notification, NotifyCounts, NotifyOutcome, SessionId};
+pub use ingest::names::{MAX_VARIABLE_NAME_LEN, VariableRef};
 pub use manager::ObserverManager;
+pub use manager::inspect::{ObserverReport, VariableReport};
 pub use notifier::Notifier;
-pub use observe::{NoCallback, Observe, WithCallback};
+pub use notifier::observe::{NoCallback, Observe, WithCallback};
 pub use owners::Owner;
 pub use policy::{Filter, Policy};
+pub use session_store::{SessionStore, StoreError};
 pub use stats::{Stats, SystemTimings, TickReport};
-pub use store::{SessionStore, StoreError};
-pub use variables::{MAX_VARIABLE_NAME_LEN, VariableRef};
 
 /// The `tracing` target of every span and event this crate emits.
 pub const TRACE_TARGET: &str = "observer_manager";

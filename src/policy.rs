@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::change::Metadata;
+use crate::ingest::change::Metadata;
 
 /// A filter on `(old, new)`: the change is delivered only if it returns `true`.
 pub type Filter<V> = Arc<dyn Fn(&V, &V) -> bool + Send + Sync>;

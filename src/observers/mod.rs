@@ -8,19 +8,25 @@ use std::time::{Duration, Instant};
 
 use hecs::{ColumnBatch, ColumnBatchType, Entity, QueryOneError, World};
 
-use crate::callbacks::{CallbackRef, Callbacks};
-use crate::components::{Delivery, Frozen, Liveness, Tally};
 use crate::ids::OwnerKey;
-use crate::owned::OwnedLists;
-use crate::places::{Place, Places};
+use crate::observers::callbacks::{CallbackRef, Callbacks};
+use crate::observers::components::{Delivery, Frozen, Liveness, Tally};
+use crate::observers::owned::OwnedLists;
+use crate::observers::places::{Place, Places};
+use crate::observers::stamps::{Registration, Stamp, Stamps};
+use crate::observers::variables::{Interner, Roster, Slot, Variable, Variables};
 use crate::policy::{Policed, Policy};
-use crate::stamps::{Registration, Stamp, Stamps};
 use crate::systems::Primed;
-use crate::variables::{Interner, Roster, Slot, Variable, Variables};
 
+pub(crate) mod callbacks;
+pub(crate) mod components;
 mod departures;
+pub(crate) mod owned;
+pub(crate) mod places;
+pub(crate) mod stamps;
 #[cfg(test)]
 mod test;
+pub(crate) mod variables;
 
 pub(crate) use departures::Departures;
 

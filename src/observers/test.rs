@@ -9,11 +9,12 @@ use hecs::Entity;
 
 use super::departures::Shape;
 use super::{Spawn, Store};
-use crate::components::Liveness;
 use crate::ids::{CallbackKey, ManagerTag, OwnerKey};
+use crate::ingest::names::Var;
+use crate::observers::components::Liveness;
+use crate::observers::variables::{Interner, Roster};
 use crate::owners::{Owner, OwnerRegistry};
 use crate::policy::Policy;
-use crate::variables::{Interner, Roster, Var};
 
 impl<V> Store<V> {
     /// Panics unless every index agrees with the world: each roster slot
@@ -114,7 +115,9 @@ impl Rig {
         let interner = Interner::new(tag);
         let registry = Arc::new(OwnerRegistry::new(tag));
         let mut store = Store::new();
-        let key = store.callbacks.register(crate::callbacks::plain(|_| {}));
+        let key = store
+            .callbacks
+            .register(crate::observers::callbacks::plain(|_| {}));
         let mut rig = Rig {
             store,
             owners: (0..owners).map(|_| Some(registry.spawn())).collect(),
@@ -138,12 +141,12 @@ impl Rig {
                     let guard = DropCount(Arc::clone(&rig.dropped));
                     rig.store
                         .callbacks
-                        .insert_private(crate::callbacks::plain(move |_| {
+                        .insert_private(crate::observers::callbacks::plain(move |_| {
                             let _ = &guard;
                         }))
                 } else {
                     assert!(rig.store.callbacks.acquire(key));
-                    crate::callbacks::CallbackRef::shared(key)
+                    crate::observers::callbacks::CallbackRef::shared(key)
                 };
                 let policy = (rng.below(10) == 0).then(|| Policy::new().once());
                 let spawn = Spawn {

@@ -3,11 +3,11 @@
 use hecs::Entity;
 
 use crate::TRACE_TARGET;
-use crate::components::Tally;
 use crate::failure::{Failure, FailureKind, panic_message};
 use crate::ids::{IdScope, ObserverId};
+use crate::ingest::queue::Queue;
 use crate::observers::Store;
-use crate::queue::Queue;
+use crate::observers::components::Tally;
 
 /// What `account` changed besides counters.
 #[derive(Default)]

@@ -1,8 +1,8 @@
 //! System 1: apply the registrations and removals deferred through notifiers.
 
-use crate::callbacks::CallbackRef;
-use crate::inbox::{Command, DeferredCallback};
+use crate::ingest::inbox::{Command, DeferredCallback};
 use crate::notifier::Shared;
+use crate::observers::callbacks::CallbackRef;
 use crate::observers::{Spawn, Store};
 use crate::systems::Primed;
 

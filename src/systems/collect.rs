@@ -2,8 +2,8 @@
 
 use std::ops::Range;
 
-use crate::inbox::{Inbox, InboxCounts};
-use crate::queue::{Queue, Queued};
+use crate::ingest::inbox::{Inbox, InboxCounts};
+use crate::ingest::queue::{Queue, Queued};
 
 /// The changes of one variable: a run of the tick's sorted change list.
 #[derive(Clone, Debug)]

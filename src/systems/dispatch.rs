@@ -13,14 +13,14 @@ use hecs::Entity;
 use rayon::prelude::*;
 use smallvec::SmallVec;
 
-use crate::callbacks::{CallbackRef, Callbacks, Outcome};
-use crate::change::{Metadata, Notification};
 use crate::config::Config;
 use crate::failure::{Failure, FailureKind, InCallbacks};
 use crate::ids::{IdScope, ObserverId, VariableId};
-use crate::queue::{Queue, Queued, metadata_of};
+use crate::ingest::change::{Metadata, Notification};
+use crate::ingest::queue::{Queue, Queued, metadata_of};
+use crate::observers::callbacks::{CallbackRef, Callbacks, Outcome};
+use crate::observers::variables::{Slot, Variable, Variables};
 use crate::systems::collect::Batch;
-use crate::variables::{Slot, Variable, Variables};
 
 /// What `dispatch` did.
 #[derive(Default)]

@@ -7,7 +7,7 @@ mod account;
 mod apply;
 mod collect;
 mod dispatch;
-mod policies;
+mod policed;
 mod reclaim;
 mod sweep;
 
@@ -17,20 +17,77 @@ use std::time::Instant;
 use tracing::field::Empty;
 
 use crate::TRACE_TARGET;
-use crate::manager::ObserverManager;
-use crate::stats::{SystemTimings, TickReport};
+use crate::config::Config;
+use crate::ids::IdScope;
+use crate::ids::OwnerKey;
+use crate::ingest::inbox::Command;
+use crate::ingest::queue::Queue;
+use crate::notifier::Shared;
+use crate::observers::Store;
+use crate::stats::{Stats, SystemTimings, TickReport};
+use hecs::Entity;
 
 pub(crate) use collect::Batch;
-pub(crate) use policies::Primed;
+pub(crate) use policed::Primed;
 pub(crate) use reclaim::ReclaimScratch;
+
+/// Buffers reused from tick to tick, so a steady tick allocates nothing.
+pub(crate) struct Scratch<V> {
+    pub(crate) changes: Queue<V>,
+    pub(crate) batches: Vec<Batch>,
+    pub(crate) commands: Vec<Command<V>>,
+    pub(crate) deaths: Vec<OwnerKey>,
+    /// Observers whose `once` policy was fulfilled this tick.
+    pub(crate) finished: Vec<Entity>,
+    pub(crate) reclaim: ReclaimScratch,
+}
+
+impl<V> Scratch<V> {
+    pub(crate) fn new() -> Self {
+        Scratch {
+            changes: Queue::new(),
+            batches: Vec::new(),
+            commands: Vec::new(),
+            deaths: Vec::new(),
+            finished: Vec::new(),
+            reclaim: ReclaimScratch::default(),
+        }
+    }
+
+    /// Drops the buffers' capacity, grown by past bursts.
+    pub(crate) fn release_storage(&mut self) {
+        *self = Scratch::new();
+    }
+}
+
+/// What a tick works on: the manager's parts, lent for one tick.
+pub(crate) struct Parts<'m, V> {
+    /// What producers share: the inbox, the interner, the owners.
+    pub(crate) shared: &'m Shared<V>,
+    pub(crate) store: &'m mut Store<V>,
+    pub(crate) scratch: &'m mut Scratch<V>,
+    pub(crate) config: &'m Config,
+    /// Lifetime counters, advanced by each tick's report.
+    pub(crate) totals: &'m mut Stats,
+    /// Ticks completed; this one is `*tick + 1`.
+    pub(crate) tick: &'m mut u64,
+}
+
+impl<V> Parts<'_, V> {
+    /// What this tick's observer ids are made in.
+    fn ids(&self) -> IdScope {
+        IdScope {
+            manager: self.shared.manager,
+            epoch: self.store.epoch,
+        }
+    }
+}
 
 /// Runs one tick: apply, sweep, collect, dispatch, account, and reclaim
 /// on the ticks when a candidate is due.
-pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
-    m: &mut ObserverManager<V>,
-) -> TickReport {
-    m.tick += 1;
-    let tick = m.tick;
+pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(m: Parts<'_, V>) -> TickReport {
+    *m.tick += 1;
+    let tick = *m.tick;
     let span = tracing::info_span!(
         target: TRACE_TARGET,
         "tick",
@@ -54,19 +111,11 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
     };
 
     m.store.variables.start_tick(tick);
-    m.store.variables.sync(&m.notifier.shared.interner);
+    m.store.variables.sync(&m.shared.interner);
     {
         let _s = tracing::debug_span!(target: TRACE_TARGET, "apply").entered();
-        m.notifier
-            .shared
-            .inbox
-            .take_commands(&mut m.scratch.commands);
-        let applied = apply::apply(
-            &mut m.store,
-            &m.notifier.shared,
-            &mut m.scratch.commands,
-            tick,
-        );
+        m.shared.inbox.take_commands(&mut m.scratch.commands);
+        let applied = apply::apply(m.store, m.shared, &mut m.scratch.commands, tick);
         report.commands_applied = applied.added + applied.removed;
         report.commands_skipped = applied.skipped;
         m.totals.observers_added += applied.added;
@@ -77,9 +126,9 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
     {
         let _s = tracing::debug_span!(target: TRACE_TARGET, "sweep").entered();
         report.full_sweep = tick.is_multiple_of(m.config.sweep_every);
-        let owners = &m.notifier.shared.owners;
+        let owners = &m.shared.owners;
         report.observers_swept = sweep::sweep(
-            &mut m.store,
+            m.store,
             owners,
             &mut m.scratch.deaths,
             report.full_sweep,
@@ -99,14 +148,14 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
     {
         let _s = tracing::debug_span!(target: TRACE_TARGET, "collect").entered();
         let counts = collect::collect(
-            &m.notifier.shared.inbox,
+            &m.shared.inbox,
             &mut m.scratch.changes,
             &mut m.scratch.batches,
         );
         if let Some(last) = m.scratch.batches.last()
             && last.variable as usize >= m.store.variables.len()
         {
-            m.store.variables.sync(&m.notifier.shared.interner);
+            m.store.variables.sync(&m.shared.interner);
         }
         report.changes_received = counts.received;
         report.changes_skipped = counts.skipped;
@@ -118,20 +167,20 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
 
     let dispatched = {
         let _s = tracing::debug_span!(target: TRACE_TARGET, "dispatch").entered();
-        let ids = m.id_scope();
-        let mut policed = policies::PolicedOutcome::default();
-        policies::deliver_primed(&mut m.store, ids, tick, &mut policed);
+        let ids = m.ids();
+        let mut policed = policed::PolicedOutcome::default();
+        policed::deliver_primed(m.store, ids, tick, &mut policed);
         let mut dispatched = dispatch::dispatch(dispatch::Dispatch {
             variables: &mut m.store.variables,
             callbacks: &m.store.callbacks,
             changes: &m.scratch.changes,
             batches: &m.scratch.batches,
-            config: &m.config,
+            config: m.config,
             ids,
             tick,
         });
         let (changes, batches) = (&m.scratch.changes, &m.scratch.batches);
-        policies::deliver_policed(&mut m.store, changes, batches, tick, ids, &mut policed);
+        policed::deliver_policed(m.store, changes, batches, tick, ids, &mut policed);
         dispatched.notifications += policed.notifications;
         dispatched.failures.push(policed.failures);
         report.notifications_withheld = policed.withheld;
@@ -148,9 +197,9 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
 
     {
         let _s = tracing::debug_span!(target: TRACE_TARGET, "account").entered();
-        let ids = m.id_scope();
+        let ids = m.ids();
         let accounted = account::account(
-            &mut m.store,
+            m.store,
             &mut m.scratch.changes,
             dispatched.failures,
             &m.scratch.finished,
@@ -161,11 +210,8 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
         report.observers_quarantined = accounted.quarantined;
         report.observers_finished = accounted.finished;
         report.notifications = dispatched.notifications;
-        report.watcher_notifications_dropped = m
-            .notifier
-            .shared
-            .watcher_evictions
-            .swap(0, Ordering::Relaxed);
+        report.watcher_notifications_dropped =
+            m.shared.watcher_evictions.swap(0, Ordering::Relaxed);
         report.callback_panics = accounted.panics;
         report.callback_errors = accounted.errors;
         m.totals.absorb(&report);
@@ -178,7 +224,7 @@ pub(crate) fn run_tick<V: PartialEq + Send + Sync + 'static>(
         let _s = tracing::debug_span!(target: TRACE_TARGET, "reclaim").entered();
         report.variables_reclaimed = reclaim::reclaim(
             &mut m.store.variables,
-            &m.notifier.shared,
+            m.shared,
             m.config.reclaim_idle,
             &mut m.scratch.reclaim,
         );

@@ -4,10 +4,10 @@
 //! A candidate is reclaimed only if, with the interner's write lock held (no
 //! producer is then between resolving a variable and queueing for it), the
 //! inbox holds no change or command for it and nothing pins it. Its id is
-//! stale from then on; see `crate::interner` for why that is exact.
+//! stale from then on; see `crate::ingest::interner` for why that is exact.
 
 use crate::notifier::Shared;
-use crate::variables::Variables;
+use crate::observers::variables::Variables;
 
 /// Buffers kept between ticks.
 #[derive(Default)]

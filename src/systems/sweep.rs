@@ -40,8 +40,9 @@ mod tests {
 
     use super::*;
     use crate::ids::ManagerTag;
+    use crate::ingest::names::Var;
     use crate::observers::Spawn;
-    use crate::variables::{Interner, Var};
+    use crate::observers::variables::Interner;
 
     #[test]
     fn full_sweep_catches_the_observers_of_an_owner_whose_death_was_lost() {
@@ -54,7 +55,7 @@ mod tests {
         for _ in 0..3 {
             let callback = store
                 .callbacks
-                .insert_private(crate::callbacks::plain(|_| {}));
+                .insert_private(crate::observers::callbacks::plain(|_| {}));
             let spawn = Spawn {
                 variable,
                 owner: owner.key,

@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 use super::StoreError;
 use super::error::dropped;
 use super::names::{full_name, full_name_len};
-use crate::change::{Metadata, SessionId};
 use crate::error::VariableError;
 use crate::ids::VariableId;
+use crate::ingest::change::{Metadata, SessionId};
+use crate::ingest::names::MAX_VARIABLE_NAME_LEN;
 use crate::notifier::Notifier;
 use crate::owners::Owner;
-use crate::variables::MAX_VARIABLE_NAME_LEN;
 
 /// What the clones of a store share.
 pub(super) struct Inner<V> {

@@ -7,8 +7,8 @@ use std::sync::PoisonError;
 
 use super::table::lock;
 use super::{SessionStore, StoreError};
-use crate::change::SessionId;
 use crate::ids::VariableId;
+use crate::ingest::change::SessionId;
 
 impl<V: Clone + PartialEq + Send + Sync + 'static> SessionStore<V> {
     /// Sets variable `var` of `session` to `value`, creating the session

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::time::SystemTime;
 
-use crate::change::{Change, Metadata};
+use crate::ingest::change::{Change, Metadata};
 
 /// A queued change: variable `variable` went from `old` to `new`, with the
 /// metadata at index `metadata` of its queue's table.

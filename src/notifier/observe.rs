@@ -3,15 +3,15 @@
 
 use std::fmt;
 
-use crate::callbacks::{self, Callback};
-use crate::change::{Change, Metadata, Notification};
 use crate::error::AddObserverError;
 use crate::ids::{CallbackId, ObserverId};
+use crate::ingest::change::{Change, Metadata, Notification};
+use crate::ingest::names::VariableRef;
 use crate::manager::ObserverManager;
 use crate::notifier::Notifier;
+use crate::observers::callbacks::{self, Callback};
 use crate::owners::Owner;
 use crate::policy::Policy;
-use crate::variables::VariableRef;
 
 /// An observer being described: its variable and owner, then optionally a
 /// [`policy`](Self::policy) and a [`primed`](Self::primed) first value, then
@@ -199,7 +199,7 @@ impl<'a, V: PartialEq + Send + Sync + 'static>
     /// queued then.
     pub fn defer(self) -> Result<(), AddObserverError> {
         let (manager, described) = self.into_parts();
-        manager.notifier.shared.defer_add(described)
+        manager.shared.defer_add(described)
     }
 }
 

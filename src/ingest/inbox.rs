@@ -8,11 +8,11 @@
 use std::mem;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::callbacks::Callback;
-use crate::change::{Change, Metadata, NotifyCounts, NotifyOutcome};
 use crate::ids::{CallbackKey, ObserverId, OwnerKey};
+use crate::ingest::change::{Change, Metadata, NotifyCounts, NotifyOutcome};
+use crate::ingest::queue::{Queue, Queued};
+use crate::observers::callbacks::Callback;
 use crate::policy::Policy;
-use crate::queue::{Queue, Queued};
 
 /// A registration or removal made through a `Notifier`, applied next tick.
 pub(crate) enum Command<V> {

@@ -6,8 +6,8 @@
 use std::sync::{Arc, Weak};
 
 use super::table::{Inner, lock};
-use crate::change::SessionId;
 use crate::ids::{ObserverId, VariableId};
+use crate::ingest::change::SessionId;
 use crate::notifier::Notifier;
 use crate::owners::Owner;
 use crate::policy::Policy;

@@ -3,12 +3,13 @@
 use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
 
-use crate::components::{Delivery, Frozen, Liveness, Tally};
 use crate::error::VariableError;
 use crate::ids::{ObserverId, OwnerId, VariableId};
+use crate::ingest::names::VariableRef;
 use crate::manager::ObserverManager;
+use crate::observers::components::{Delivery, Frozen, Liveness, Tally};
+use crate::observers::variables::{Roster, Slot, Variable};
 use crate::policy::Policed;
-use crate::variables::{Roster, Slot, Variable, VariableRef};
 
 /// One variable and its observers, as returned by
 /// [`ObserverManager::inspect_variable`].

@@ -12,7 +12,7 @@
 //! next registration joins if it is alike (same tick, baseline and roster);
 //! a quarantined observer gets a copy of its stamp of its own.
 
-use crate::variables::Roster;
+use crate::observers::variables::Roster;
 
 /// What the observers naming one stamp share.
 #[derive(Clone, Copy, Debug)]

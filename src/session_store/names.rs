@@ -3,8 +3,8 @@
 
 use super::table::lock;
 use super::{SessionStore, StoreError};
-use crate::change::SessionId;
 use crate::ids::VariableId;
+use crate::ingest::change::SessionId;
 
 impl<V: Clone + PartialEq + Send + Sync + 'static> SessionStore<V> {
     /// The manager-side name of variable `var` of `session`: `"{n}/{var}"`

@@ -10,15 +10,15 @@ use std::sync::Arc;
 use hecs::Entity;
 use smallvec::SmallVec;
 
-use crate::callbacks::{CallbackRef, Callbacks};
-use crate::change::{Change, Metadata, Notification};
 use crate::failure::{Failure, FailureKind, InCallbacks};
 use crate::ids::{IdScope, ObserverId, VariableId};
+use crate::ingest::change::{Change, Metadata, Notification};
+use crate::ingest::queue::{Queue, Queued, metadata_of};
 use crate::observers::Store;
+use crate::observers::callbacks::{CallbackRef, Callbacks};
+use crate::observers::variables::Roster;
 use crate::policy::{Pending, Policed};
-use crate::queue::{Queue, Queued, metadata_of};
 use crate::systems::collect::Batch;
-use crate::variables::Roster;
 
 /// A current value to deliver to one new observer at the next tick.
 pub(crate) struct Primed<V> {

@@ -4,7 +4,7 @@
 
 use super::SessionStore;
 use super::table::lock;
-use crate::change::SessionId;
+use crate::ingest::change::SessionId;
 
 impl<V: Clone + PartialEq + Send + Sync + 'static> SessionStore<V> {
     /// The value of variable `var` of `session`, if set (a clone; a reading

@@ -25,8 +25,8 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::VariableError;
 use crate::ids::{ManagerTag, VariableId};
-use crate::pending::Pending;
-use crate::variables::{MAX_VARIABLE_NAME_LEN, Var};
+use crate::ingest::names::{MAX_VARIABLE_NAME_LEN, Var};
+use crate::ingest::pending::Pending;
 
 /// Name <-> id interning, shared by a manager and its notifiers.
 pub(crate) struct Interner {
@@ -467,7 +467,7 @@ mod tests {
         let mut out = Vec::new();
         let mut vars = Pending::new();
         for name in ["x", "", "y"] {
-            vars.push(crate::variables::VariableRef::Name(name));
+            vars.push(crate::ingest::names::VariableRef::Name(name));
         }
         let (held, resolved, refused) = interner.resolve(&vars, |at, id| out.push((at, id)));
         drop(held);

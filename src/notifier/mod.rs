@@ -1,19 +1,22 @@
 //! `Notifier`: the cloneable, thread-safe handle producers enqueue through.
 
+pub(crate) mod observe;
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use crate::change::{Change, Metadata, NotifyCounts, NotifyOutcome};
 use crate::error::{
     AddObserverError, NotifyError, NotifyManyError, RemoveObserverError, VariableError,
 };
 use crate::ids::{ManagerTag, ObserverId, VariableId};
-use crate::inbox::{Chunk, Command, DeferredCallback, Inbox};
-use crate::observe::{Chosen, Described, Observe};
+use crate::ingest::change::{Change, Metadata, NotifyCounts, NotifyOutcome};
+use crate::ingest::inbox::{Chunk, Command, DeferredCallback, Inbox};
+use crate::ingest::names::{Var, VariableRef};
+use crate::ingest::pending::Pending;
+use crate::notifier::observe::{Chosen, Described, Observe};
+use crate::observers::variables::Interner;
 use crate::owners::{Owner, OwnerRegistry};
-use crate::pending::Pending;
-use crate::variables::{Interner, Var, VariableRef};
 
 /// State a manager shares with its notifiers and owners.
 pub(crate) struct Shared<V> {

@@ -5,7 +5,7 @@
 use super::error::refused;
 use super::table::lock;
 use super::{SessionStore, StoreError};
-use crate::change::{Notification, SessionId};
+use crate::ingest::change::{Notification, SessionId};
 use crate::owners::Owner;
 use crate::policy::Policy;
 

@@ -4,8 +4,8 @@
 use smallvec::SmallVec;
 
 use crate::ids::{ManagerTag, VariableId};
-use crate::inbox::Chunk;
-use crate::variables::{Var, VariableRef};
+use crate::ingest::inbox::Chunk;
+use crate::ingest::names::{Var, VariableRef};
 
 /// Entries at most: one per change of an inbox chunk.
 pub(crate) const CAPACITY: usize = Chunk::<()>::CAPACITY;
