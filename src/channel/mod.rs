@@ -150,8 +150,8 @@ impl Capacity {
 /// The receiving end of a channel watcher: the notifications of one
 /// variable, as owned values, in delivery order.
 ///
-/// Open one with [`ObserverManager::watch`], or from any thread with
-/// [`Notifier::watch`]. It is `Send`, so it can be moved to the thread that
+/// Open one with [`ObserverManager::watch`](crate::ObserverManager::watch), or from any thread with
+/// [`Notifier::watch`](crate::Notifier::watch). It is `Send`, so it can be moved to the thread that
 /// consumes it.
 ///
 /// # Delivery
@@ -172,7 +172,7 @@ impl Capacity {
 ///   change delivered.
 /// - **End of stream**: [`recv`](Self::recv) fails, and iteration ends, once
 ///   the observer is gone and everything sent is read: after
-///   [`ObserverManager::remove_observer`] with [`observer`](Self::observer),
+///   [`ObserverManager::remove_observer`](crate::ObserverManager::remove_observer) with [`observer`](Self::observer),
 ///   or when the manager is dropped.
 ///
 /// # Lifetime
@@ -323,7 +323,7 @@ impl<V> Watcher<V> {
     }
 
     /// The id of the watcher's own owner, as
-    /// [`inspect_variable`](ObserverManager::inspect_variable) shows it.
+    /// [`inspect_variable`](crate::ObserverManager::inspect_variable) shows it.
     pub fn owner_id(&self) -> OwnerId {
         self.owner.id()
     }

@@ -154,7 +154,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
 
     /// Whether the next tick has anything to do: changes to deliver,
     /// deferred registrations or removals to apply, dead owners to sweep,
-    /// or merged changes held by a rate-limiting [`Policy`] (a reading that
+    /// or merged changes held by a rate-limiting [`Policy`](crate::Policy) (a reading that
     /// other threads may change at once).
     ///
     /// # Examples

@@ -51,11 +51,11 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     /// [`CallbackId`] ([`Observe::shared`], `add_observers`, the notifier's
     /// forms).
     ///
-    /// An `Err` is handed to the [`Config::on_callback_error`] handler (or a
+    /// An `Err` is handed to the [`Config::on_callback_error`](crate::Config::on_callback_error) handler (or a
     /// `tracing` debug event), counted on its observer like a panic
     /// ([`ObserverReport::errors`](crate::ObserverReport::errors), the
-    /// [`Config::quarantine_after`] rule) and in
-    /// [`TickReport::callback_errors`]; the call still counts as a delivery.
+    /// [`Config::quarantine_after`](crate::Config::quarantine_after) rule) and in
+    /// [`TickReport::callback_errors`](crate::TickReport::callback_errors); the call still counts as a delivery.
     ///
     /// # Examples
     ///
