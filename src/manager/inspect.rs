@@ -127,10 +127,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             world.query_one::<(&Liveness, Option<&Tally>, Option<&Frozen>)>(slot.entity);
         let (&Liveness { owner }, tally, frozen) = query.get().ok()?;
         // Alive, so its place is its own.
-        let stamp = self
-            .store
-            .stamps
-            .get(self.store.places.stamp(slot.entity)?)?;
+        let (_, stamp) = self.store.locate(slot.entity)?;
         let tally = tally.copied().unwrap_or_default();
         let delivery = Delivery {
             baseline: stamp.baseline,
@@ -154,7 +151,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             owner: OwnerId(owner),
             owner_alive: self.notifier.shared.owners.is_alive(owner),
             age_ticks: self.tick - stamp.tick,
-            age: self.store.age(stamp, now),
+            age: self.store.age(&stamp, now),
             deliveries,
             panics: tally.panics,
             errors: tally.errors,

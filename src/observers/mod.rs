@@ -1,7 +1,40 @@
-//! The observer store: the ECS world plus the indexes that must stay in step
-//! with it. Every spawn and despawn goes through here, so the invariants
-//! stated on `Places`, `Place::slot` and `OwnedLists` hold whenever control
-//! leaves this module.
+//! The observer store: every per-observer structure, and the only code that
+//! spawns or despawns an observer, so the invariants below hold whenever
+//! control leaves this module.
+//!
+//! One observer (entity `e`) lives in five places:
+//!
+//! | structure | file | holds for `e` |
+//! |---|---|---|
+//! | the hecs `World` | `components.rs` | its row: `Liveness` (owner), and only if needed `Tally`, `Frozen`, `Policed` |
+//! | `Places` | `places.rs` | `Place { stamp, slot }`, by `e.id()` |
+//! | `Stamps` | `stamps.rs` | the `Stamp` it shares with observers registered with it: variable, roster, tick, baseline |
+//! | `Variables` | `variables.rs` | its `Slot { entity, callback }` in one roster of its variable |
+//! | `OwnedLists` | `owned.rs` | an entry in its owner's list |
+//!
+//! plus one use of its callback in `Callbacks` (`callbacks/`).
+//!
+//! Invariants, for every live observer `e`:
+//!
+//! 1. `places[e.id()] = Place { stamp: s, slot: i }`, and
+//!    `stamps[s] = Stamp { variable: v, roster: r, .. }`, which counts `e`
+//!    among its live observers. [`locate`] reads this chain; only the
+//!    despawns (`despawn`, the sweep's `departures/plan.rs`) read it apart,
+//!    as they release the stamp they find.
+//! 2. `variables[v].roster(r)[i].entity == e`: a roster names live
+//!    observers only, each once, and a roster's position is its place's.
+//! 3. The owner in `e`'s `Liveness` lists `e` in `OwnedLists`. (A removed
+//!    observer leaves a stale entry there, never a live one elsewhere: stale
+//!    entries name despawned entities, at most the live observers plus one.)
+//! 4. `e`'s slot's `CallbackRef` holds one use of its callback: a shared
+//!    callback's count, or the private closure itself.
+//!
+//! A despawned id's place is stale until the id is reused, so a place is
+//! read only for an entity known to be alive (one in a roster, or one whose
+//! row was just found). A stamp is free iff no observer names it and it is
+//! not its variable's open stamp. An emptied store drops and rebuilds its
+//! world and tables (`release_storage_if_empty`), bumping `epoch` so that
+//! ids from before stay stale.
 
 use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
@@ -54,6 +87,14 @@ pub(crate) struct Store<V> {
     /// Policed observers holding a merged change for a later tick; may name
     /// observers gone since (checked when read).
     pub(crate) waiting: Vec<Entity>,
+}
+
+/// [`Store::locate`], for a caller that holds the world mutably.
+#[inline]
+pub(crate) fn locate(places: &Places, stamps: &Stamps, entity: Entity) -> Option<(Place, Stamp)> {
+    let place = places.get(entity)?;
+    let stamp = *stamps.get(place.stamp)?;
+    Some((place, stamp))
 }
 
 /// What a new observer is made of.
@@ -293,6 +334,15 @@ impl<V> Store<V> {
         }
     }
 
+    /// Where a live observer is: its place (its stamp's index and its
+    /// position in the roster) and its stamp (variable, roster, baseline).
+    /// The one lookup of this chain. Only for an entity known to be alive:
+    /// a despawned id's place is stale (see `Places`).
+    #[inline]
+    pub(crate) fn locate(&self, entity: Entity) -> Option<(Place, Stamp)> {
+        locate(&self.places, &self.stamps, entity)
+    }
+
     /// Moves an observer to the quarantine: it stays listed but is never
     /// called again. False if it is gone or already quarantined.
     pub(crate) fn quarantine(&mut self, entity: Entity) -> bool {
@@ -300,11 +350,8 @@ impl<V> Store<V> {
             return false;
         };
         let extra = tally.map_or(0, |t| t.extra);
-        // Alive, so its place is its own.
-        let Some(place) = self.places.get(entity) else {
-            return false;
-        };
-        let Some(&stamp) = self.stamps.get(place.stamp) else {
+        // Alive (it has a row), so its place is its own.
+        let Some((place, stamp)) = self.locate(entity) else {
             return false;
         };
         if stamp.roster == Roster::Quarantined {

@@ -14,7 +14,7 @@ use crate::failure::{Failure, FailureKind, InCallbacks};
 use crate::ids::{IdScope, ObserverId, VariableId};
 use crate::ingest::change::{Change, Metadata, Notification};
 use crate::ingest::queue::{Queue, Queued, metadata_of};
-use crate::observers::Store;
+use crate::observers::{Store, locate};
 use crate::observers::callbacks::{CallbackRef, Callbacks};
 use crate::observers::variables::Roster;
 use crate::policy::{Pending, Policed};
@@ -110,10 +110,7 @@ pub(crate) fn deliver_primed<V: Send + Sync + 'static>(
             continue; // removed before its first tick
         }
         // Alive, so its place is its own.
-        let Some(place) = store.places.get(entity) else {
-            continue;
-        };
-        let Some(&stamp) = store.stamps.get(place.stamp) else {
+        let Some((place, stamp)) = store.locate(entity) else {
             continue;
         };
         if stamp.roster == Roster::Quarantined {
@@ -277,10 +274,7 @@ fn deliver_waiting<V: Send + Sync + 'static>(
             return false; // delivered with this tick's changes
         }
         // Alive, so its place is its own.
-        let Some(place) = store.places.get(entity) else {
-            return false;
-        };
-        let Some(stamp) = store.stamps.get(place.stamp) else {
+        let Some((place, stamp)) = locate(&store.places, &store.stamps, entity) else {
             return false;
         };
         if !policed.window_open(tick) || stamp.roster == Roster::Quarantined {
