@@ -14,9 +14,9 @@ use crate::failure::{Failure, FailureKind, InCallbacks};
 use crate::ids::{IdScope, ObserverId, VariableId};
 use crate::ingest::change::{Change, Metadata, Notification};
 use crate::ingest::queue::{Queue, Queued, metadata_of};
-use crate::observers::{Store, locate};
 use crate::observers::callbacks::{CallbackRef, Callbacks};
 use crate::observers::variables::Roster;
+use crate::observers::{Store, locate};
 use crate::policy::{Pending, Policed};
 use crate::systems::collect::Batch;
 
