@@ -5,7 +5,8 @@
 use super::error::refused;
 use super::table::lock;
 use super::{SessionStore, StoreError};
-use crate::ingest::change::{Notification, SessionId};
+use crate::ids::VariableId;
+use crate::ingest::change::{Metadata, Notification, SessionId};
 use crate::owners::Owner;
 use crate::policy::Policy;
 
@@ -64,13 +65,7 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> SessionStore<V> {
         F: Fn(&Notification<'_, Option<V>>) + Send + Sync + 'static,
     {
         let variable = self.variable(session, var)?;
-        self.inner
-            .notifier
-            .observe(variable, owner)
-            .policy(policy)
-            .callback(callback)
-            .defer()
-            .map_err(refused)
+        self.defer_observer(variable, owner, policy, None, callback)
     }
 
     /// As [`observe`](Self::observe), and the observer's first notification
@@ -124,13 +119,25 @@ impl<V: Clone + PartialEq + Send + Sync + 'static> SessionStore<V> {
             None => (self.inner.intern(session, var)?, None),
         };
         let metadata = self.inner.metadata(session);
-        self.inner
-            .notifier
-            .observe(variable, owner)
-            .policy(policy)
-            .primed(current, metadata)
-            .callback(callback)
-            .defer()
-            .map_err(refused)
+        self.defer_observer(variable, owner, policy, Some((current, metadata)), callback)
+    }
+
+    /// Queues the observer through the store's notifier, primed if `prime`.
+    fn defer_observer<F>(
+        &self,
+        variable: VariableId,
+        owner: &Owner,
+        policy: Policy<Option<V>>,
+        prime: Option<(Option<V>, Metadata)>,
+        callback: F,
+    ) -> Result<(), StoreError>
+    where
+        F: Fn(&Notification<'_, Option<V>>) + Send + Sync + 'static,
+    {
+        let mut observe = self.inner.notifier.observe(variable, owner).policy(policy);
+        if let Some((current, metadata)) = prime {
+            observe = observe.primed(current, metadata);
+        }
+        observe.callback(callback).defer().map_err(refused)
     }
 }
