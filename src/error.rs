@@ -169,6 +169,9 @@ pub enum RemoveObserverError {
     NotFound,
     /// The id was issued by another manager.
     ForeignManager,
+    /// The manager was dropped (a [`Notifier`](crate::Notifier)'s removal):
+    /// its observers are gone with it.
+    ManagerDropped,
 }
 
 impl fmt::Display for RemoveObserverError {
@@ -178,6 +181,7 @@ impl fmt::Display for RemoveObserverError {
             RemoveObserverError::ForeignManager => {
                 f.write_str("observer id belongs to another manager")
             }
+            RemoveObserverError::ManagerDropped => f.write_str("the manager was dropped"),
         }
     }
 }

@@ -5,7 +5,9 @@ use std::fmt;
 use hecs::Entity;
 
 use super::ObserverManager;
-use crate::error::{AddObserverError, RemoveObserverError, UnregisterCallbackError, VariableError};
+use crate::error::{
+    AddObserverError, NotifyError, RemoveObserverError, UnregisterCallbackError, VariableError,
+};
 use crate::ids::{CallbackId, IdScope, ObserverId};
 use crate::ingest::change::Notification;
 use crate::ingest::names::VariableRef;
@@ -174,12 +176,14 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     ///
     /// # Errors
     ///
-    /// [`VariableError`] for a bad name or a foreign id. An unknown name has
-    /// no observers: `Ok(0)`.
+    /// [`NotifyError::Variable`] for a bad name or a stale or foreign id,
+    /// as from the notifier's form (which alone can also meet
+    /// [`NotifyError::ManagerDropped`]). An unknown name has no observers:
+    /// `Ok(0)`.
     pub fn remove_observers_of<'a>(
         &mut self,
         var: impl Into<VariableRef<'a>>,
-    ) -> Result<usize, VariableError> {
+    ) -> Result<usize, NotifyError> {
         let id = match self.notifier.shared.interner.find(var.into().as_var()) {
             Err(VariableError::Unknown) => return Ok(0),
             other => other?,

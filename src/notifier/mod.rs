@@ -319,7 +319,7 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
     /// # Errors
     ///
     /// [`RemoveObserverError::ForeignManager`] for another manager's id;
-    /// [`RemoveObserverError::NotFound`] if the manager is gone (and with it
+    /// [`RemoveObserverError::ManagerDropped`] if the manager is gone (and with it
     /// every observer).
     pub fn remove_observer(&self, observer: ObserverId) -> Result<(), RemoveObserverError> {
         if observer.manager != self.shared.manager {
@@ -328,7 +328,7 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
         self.shared
             .inbox
             .push_command(Command::Remove(observer), ())
-            .map_err(|_| RemoveObserverError::NotFound)
+            .map_err(|_| RemoveObserverError::ManagerDropped)
     }
 }
 

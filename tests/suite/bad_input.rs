@@ -477,7 +477,11 @@ fn dropping_the_manager_drops_pending_values_once_and_later_calls_are_refused() 
     );
     assert_eq!(
         notifier.remove_observer(id),
-        Err(RemoveObserverError::NotFound)
+        Err(RemoveObserverError::ManagerDropped)
+    );
+    assert_eq!(
+        notifier.remove_observers_of("x"),
+        Err(NotifyError::ManagerDropped)
     );
     // Naming variables and making owners touch no manager state: they still work.
     assert!(notifier.variable("x").is_ok());
