@@ -13,7 +13,10 @@ pub enum VariableError {
         len: usize,
     },
     /// No variable has this name (lookups never intern).
-    Unknown,
+    Unknown {
+        /// The name looked up.
+        name: String,
+    },
     /// The [`VariableId`](crate::VariableId) was issued by another manager.
     ForeignManager,
     /// The [`VariableId`](crate::VariableId)'s variable was reclaimed after
@@ -37,7 +40,7 @@ impl fmt::Display for VariableError {
                 "variable name is {len} bytes, over the limit of {}",
                 crate::MAX_VARIABLE_NAME_LEN
             ),
-            VariableError::Unknown => f.write_str("no variable has this name"),
+            VariableError::Unknown { name } => write!(f, "no variable is named {name:?}"),
             VariableError::ForeignManager => f.write_str("variable id belongs to another manager"),
             VariableError::Reclaimed => f.write_str(
                 "variable id is stale: its variable went unused and was reclaimed; resolve the name again",

@@ -176,7 +176,7 @@ impl Interner {
         let table = self.read();
         let id = self
             .look_up(&table, var)
-            .and_then(|id| id.ok_or(VariableError::Unknown));
+            .and_then(|id| id.ok_or_else(|| unknown(var)));
         (Held::Read(table), id)
     }
 
@@ -220,8 +220,7 @@ impl Interner {
 
     /// The id of `var` without interning.
     pub(crate) fn find(&self, var: Var<'_>) -> Result<VariableId, VariableError> {
-        self.look_up(&self.read(), var)?
-            .ok_or(VariableError::Unknown)
+        self.look_up(&self.read(), var)?.ok_or_else(|| unknown(var))
     }
 
     /// Interns `name` and pins it: it is not reclaimed until the returned
@@ -355,6 +354,16 @@ impl Interner {
     }
 }
 
+/// The refusal of a lookup that found nothing: only a name can be unknown
+/// (an id is live, stale or foreign).
+fn unknown(var: Var<'_>) -> VariableError {
+    let name = match var {
+        Var::Name(name) => name,
+        Var::Id(_) => "",
+    };
+    VariableError::Unknown { name: name.into() }
+}
+
 impl Names {
     /// Reclaims variable `index` of `generation` unless it is pinned or
     /// already gone: forgets its name and makes every id of it stale.
@@ -420,7 +429,10 @@ mod tests {
         let a = interner.intern(Var::Name("a")).unwrap();
         assert!(interner.write().reclaim(a.index, a.generation));
         assert_eq!(interner.intern(Var::Id(a)), Err(VariableError::Reclaimed));
-        assert_eq!(interner.find(Var::Name("a")), Err(VariableError::Unknown));
+        assert_eq!(
+            interner.find(Var::Name("a")),
+            Err(VariableError::Unknown { name: "a".into() })
+        );
         let b = interner.intern(Var::Name("b")).unwrap();
         assert_eq!(b.index, a.index, "the slot is reused");
         assert_ne!(b, a, "under another generation");
@@ -476,7 +488,10 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].0, 0);
         assert!(interner.find(Var::Name("x")).is_ok());
-        assert_eq!(interner.find(Var::Name("y")), Err(VariableError::Unknown));
+        assert_eq!(
+            interner.find(Var::Name("y")),
+            Err(VariableError::Unknown { name: "y".into() })
+        );
     }
 
     #[test]

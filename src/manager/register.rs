@@ -185,7 +185,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         var: impl Into<VariableRef<'a>>,
     ) -> Result<usize, NotifyError> {
         let id = match self.notifier.shared.interner.find(var.into().as_var()) {
-            Err(VariableError::Unknown) => return Ok(0),
+            Err(VariableError::Unknown { .. }) => return Ok(0),
             other => other?,
         };
         let removed = self.store.despawn_variable(id.index);

@@ -303,7 +303,7 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
     ) -> Result<(), NotifyError> {
         let (held, variable) = self.shared.interner.resolve_known(var.into().as_var());
         let variable = match variable {
-            Err(VariableError::Unknown) => return Ok(()), // nobody observes it
+            Err(VariableError::Unknown { .. }) => return Ok(()), // nobody observes it
             other => other?,
         };
         self.shared

@@ -987,7 +987,12 @@ fn check_inspection(
     let report = real.manager.inspect_variable(VARS[var]);
     let v = &model.variables[var];
     if !v.interned {
-        prop_assert_eq!(report, Err(VariableError::Unknown));
+        prop_assert_eq!(
+            report,
+            Err(VariableError::Unknown {
+                name: VARS[var].into()
+            })
+        );
         return Ok(());
     }
     let report = report.map_err(|e| TestCaseError::fail(format!("inspect {var}: {e}")))?;
