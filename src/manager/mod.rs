@@ -26,6 +26,10 @@ use crate::systems::{self, Scratch};
 /// threads report through [`Notifier`] handles. Registration through the
 /// manager takes effect at once; through a notifier, at the next tick.
 ///
+/// The manager is also a [`Notifier`] (it dereferences to its own): `notify`,
+/// `notify_many`, `notify_batch`, `variable`, `variable_from_bits` and
+/// `owner` are the notifier's methods, called on the manager.
+///
 /// # Examples
 ///
 /// ```
