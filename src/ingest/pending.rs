@@ -34,9 +34,17 @@ impl<'a> Pending<'a> {
     pub(crate) fn push(&mut self, var: VariableRef<'a>) {
         match var {
             VariableRef::Id(id) => self.ids[self.len] = (id.index, id.generation),
-            name => self.names.push((self.len, name)),
+            name => self.push_name(name),
         }
         self.len += 1;
+    }
+
+    /// A name's entry, kept out of line so that the path of ids stays small
+    /// enough to inline into the batch loop.
+    #[cold]
+    #[inline(never)]
+    fn push_name(&mut self, name: VariableRef<'a>) {
+        self.names.push((self.len, name));
     }
 
     pub(crate) fn len(&self) -> usize {
