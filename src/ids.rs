@@ -181,12 +181,10 @@ impl serde::Serialize for VariableId {
     }
 }
 
+/// `VariableId { index, generation }`, as for [`ObserverId`].
 impl fmt::Debug for VariableId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.generation {
-            0 => write!(f, "VariableId({})", self.index),
-            g => write!(f, "VariableId({}v{g})", self.index),
-        }
+        write_slot(f, "VariableId", self.index, self.generation)
     }
 }
 
