@@ -138,14 +138,11 @@ fn inspect_variable_shows_dead_owner_until_the_sweep() -> TestResult {
 #[test]
 fn inspect_unknown_variable_is_an_error_and_interns_nothing() -> TestResult {
     let mut manager = ObserverManager::<i64>::new();
-    let unknown = Err(VariableError::Unknown {
+    let unknown = VariableError::Unknown {
         name: "nope".into(),
-    });
-    assert_eq!(manager.inspect_variable("nope"), unknown);
-    assert_eq!(
-        unknown.unwrap_err().to_string(),
-        "no variable is named \"nope\""
-    );
+    };
+    assert_eq!(unknown.to_string(), "no variable is named \"nope\"");
+    assert_eq!(manager.inspect_variable("nope"), Err(unknown));
     assert_eq!(manager.observer_count("nope"), 0);
     assert!(
         matches!(
