@@ -93,6 +93,7 @@ pub(crate) struct Described<'a, V> {
 }
 
 impl<'a, V, T> Observe<'a, V, T> {
+    #[inline]
     pub(crate) fn new(target: T, var: VariableRef<'a>, owner: &'a Owner) -> Self {
         Observe {
             target,
@@ -105,6 +106,7 @@ impl<'a, V, T> Observe<'a, V, T> {
     }
 
     /// Calls `callback`, owned by this observer alone, with each change.
+    #[inline]
     pub fn callback<F>(self, callback: F) -> Observe<'a, V, T, WithCallback<V>>
     where
         F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
@@ -120,10 +122,12 @@ impl<'a, V, T> Observe<'a, V, T> {
     /// Adding fails with [`AddObserverError::UnknownCallback`] if it is not
     /// registered on this manager; a deferred add whose callback is
     /// unregistered before the tick is skipped and counted.
+    #[inline]
     pub fn shared(self, callback: CallbackId) -> Observe<'a, V, T, WithCallback<V>> {
         self.choose(Chosen::Shared(callback))
     }
 
+    #[inline]
     fn choose(self, callback: Chosen<V>) -> Observe<'a, V, T, WithCallback<V>> {
         Observe {
             target: self.target,
@@ -140,6 +144,7 @@ impl<V, T, C> Observe<'_, V, T, C> {
     /// Delivers according to `policy` (once, at most every N ticks, a
     /// filter); see [`Policy`]. Adding fails with
     /// [`AddObserverError::ZeroRateLimit`] for `Policy::every(0)`.
+    #[inline]
     pub fn policy(mut self, policy: Policy<V>) -> Self {
         self.policy = Some(policy);
         self
@@ -149,6 +154,7 @@ impl<V, T, C> Observe<'_, V, T, C> {
     /// `current`, with `metadata`) in the tick that first runs it, before
     /// any change: a late watcher never misses the state. The primed
     /// delivery bypasses the policy and is counted like any other.
+    #[inline]
     pub fn primed(mut self, current: V, metadata: Metadata) -> Self
     where
         V: Clone,
@@ -164,6 +170,7 @@ impl<V, T, C> Observe<'_, V, T, C> {
 }
 
 impl<'a, V, T> Observe<'a, V, T, WithCallback<V>> {
+    #[inline]
     fn into_parts(self) -> (T, Described<'a, V>) {
         let described = Described {
             var: self.var,
@@ -186,6 +193,7 @@ impl<'a, V: PartialEq + Send + Sync + 'static>
     /// [`AddObserverError`] if the variable is invalid, stale or foreign,
     /// the owner is foreign, the policy is invalid or the shared callback
     /// unknown; nothing is added then.
+    #[inline]
     pub fn add(self) -> Result<ObserverId, AddObserverError> {
         let (manager, described) = self.into_parts();
         manager.add_described(described)
@@ -197,6 +205,7 @@ impl<'a, V: PartialEq + Send + Sync + 'static>
     ///
     /// As [`add`](Self::add), for what can be checked now; nothing is
     /// queued then.
+    #[inline]
     pub fn defer(self) -> Result<(), AddObserverError> {
         let (manager, described) = self.into_parts();
         manager.shared.defer_add(described)
@@ -211,6 +220,7 @@ impl<'a, V: PartialEq + Send + Sync + 'static> Observe<'a, V, &'a Notifier<V>, W
     /// [`AddObserverError`] for what can be checked now (the variable, the
     /// owner, the policy, a foreign callback), or
     /// [`AddObserverError::ManagerDropped`]; nothing is queued then.
+    #[inline]
     pub fn defer(self) -> Result<(), AddObserverError> {
         let (notifier, described) = self.into_parts();
         notifier.shared.defer_add(described)
