@@ -10,7 +10,7 @@ use crate::error::{
 };
 use crate::ids::{CallbackId, IdScope, ObserverId};
 use crate::ingest::change::Notification;
-use crate::ingest::names::{Var, VariableRef};
+use crate::ingest::names::VariableRef;
 use crate::notifier::observe::{Chosen, Described, Observe};
 use crate::observers::callbacks::{self, CallbackRef};
 use crate::observers::{SPAWN_BATCH, Spawn};
@@ -150,7 +150,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         if let Some(policy) = &policy {
             policy.check()?;
         }
-        let variable = self.check_add(var.as_var(), owner)?;
+        let variable = self.check_add(var, owner)?;
         let callback = match callback {
             Chosen::Private(call) => self.store.callbacks.insert_private(call),
             Chosen::Shared(id) => {
@@ -253,7 +253,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         loop {
             part.clear();
             for (var, owner) in observers.by_ref().take(SPAWN_BATCH) {
-                match self.check_add(var.into().as_var(), owner) {
+                match self.check_add(var.into(), owner) {
                     Ok(variable) => part.push((variable, owner.key)),
                     Err(error) => {
                         self.unspawn(&ids);
@@ -286,11 +286,12 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         }
     }
 
-    fn check_add(&self, var: Var<'_>, owner: &Owner) -> Result<u32, AddObserverError> {
+    #[inline]
+    fn check_add(&self, var: VariableRef<'_>, owner: &Owner) -> Result<u32, AddObserverError> {
         if !owner.belongs_to(self.notifier.shared.manager) {
             return Err(AddObserverError::ForeignOwner);
         }
-        Ok(self.notifier.shared.interner.intern(var)?.index)
+        Ok(self.notifier.shared.interner.intern(var.as_var())?.index)
     }
 
     /// Spawns the observer, whose callback use the caller has counted; the
