@@ -38,8 +38,12 @@ pub(crate) struct Shared<V> {
 /// may use a notifier freely while it is being dispatched.
 ///
 /// A notifier may outlive its manager: dropping the manager drops what is
-/// queued, and from then on `notify` and `defer` answer
-/// [`NotifyError::ManagerDropped`] and [`AddObserverError::ManagerDropped`].
+/// queued, and from then on its calls that would queue answer
+/// `ManagerDropped`: [`NotifyError::ManagerDropped`] from the notifies and
+/// `remove_observers_of`, [`AddObserverError::ManagerDropped`] from
+/// [`Observe::defer`], [`RemoveObserverError::ManagerDropped`] from
+/// `remove_observer`, `WatchError::ManagerDropped` from `watch`. `variable`,
+/// `variable_from_bits` and `owner` touch no manager state and still work.
 ///
 /// # Examples
 ///
