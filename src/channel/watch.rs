@@ -6,8 +6,9 @@ use super::{Capacity, OwnedNotification, WatchError, WatchState, Watcher};
 use crate::error::AddObserverError;
 use crate::ingest::change::Notification;
 use crate::ingest::names::VariableRef;
+use crate::ingest::shared::Shared;
 use crate::manager::ObserverManager;
-use crate::notifier::{Notifier, Shared};
+use crate::notifier::Notifier;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 

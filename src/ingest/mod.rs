@@ -11,3 +11,5 @@ pub(crate) mod interner;
 pub(crate) mod names;
 pub(crate) mod pending;
 pub(crate) mod queue;
+pub(crate) mod registration;
+pub(crate) mod shared;

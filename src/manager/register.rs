@@ -11,7 +11,7 @@ use crate::error::{
 use crate::ids::{CallbackId, IdScope, ObserverId};
 use crate::ingest::change::Notification;
 use crate::ingest::names::VariableRef;
-use crate::notifier::observe::{Chosen, Described, Observe};
+use crate::ingest::registration::{CallbackChoice, Registration};
 use crate::observers::callbacks::{self, CallbackRef};
 use crate::observers::{SPAWN_BATCH, Spawn};
 use crate::owners::Owner;
@@ -20,7 +20,7 @@ use crate::systems::Primed;
 
 impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     /// Registers `callback` once so that many observers can share it through
-    /// [`Observe::shared`] and [`add_observers`](Self::add_observers). It stays registered,
+    /// [`Observe::shared`](crate::Observe::shared) and [`add_observers`](Self::add_observers). It stays registered,
     /// even with no observers, until [`unregister_callback`](Self::unregister_callback).
     ///
     /// # Examples
@@ -50,7 +50,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
 
     /// Registers a shared callback that may fail: it returns `Err` instead
     /// of panicking, and costs no unwinding. Use its id like any
-    /// [`CallbackId`] ([`Observe::shared`], `add_observers`, the notifier's
+    /// [`CallbackId`] ([`Observe::shared`](crate::Observe::shared), `add_observers`, the notifier's
     /// forms).
     ///
     /// An `Err` is handed to the [`Config::on_callback_error`](crate::Config::on_callback_error) handler (or a
@@ -108,39 +108,13 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         self.store.callbacks.unregister(callback.key)
     }
 
-    /// Starts describing an observer of `var` for `owner`; see
-    /// [`Observe`] for the policy, priming and callback, and for
-    /// [`add`](Observe::add) (at once) and [`defer`](Observe::defer) (at
-    /// the next tick).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use observer_manager::{Metadata, ObserverManager};
-    ///
-    /// let mut manager = ObserverManager::<u8>::new();
-    /// let owner = manager.owner();
-    /// let id = manager.observe("door", &owner).callback(|n| assert_eq!(*n.new, 1)).add()?;
-    /// manager.notify("door", 0, 1, Metadata::default())?;
-    /// assert_eq!(manager.tick().notifications, 1);
-    /// manager.remove_observer(id)?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn observe<'a>(
-        &'a mut self,
-        var: impl Into<VariableRef<'a>>,
-        owner: &'a Owner,
-    ) -> Observe<'a, V, &'a mut Self> {
-        Observe::new(self, var.into(), owner)
-    }
-
-    /// Adds what an [`Observe`] described, at once.
+    /// Adds what an `Observe` builder described, at once.
     #[inline]
     pub(crate) fn add_described(
         &mut self,
-        described: Described<'_, V>,
+        described: Registration<'_, V>,
     ) -> Result<ObserverId, AddObserverError> {
-        let Described {
+        let Registration {
             var,
             owner,
             policy,
@@ -152,8 +126,8 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         }
         let variable = self.check_add(var, owner)?;
         let callback = match callback {
-            Chosen::Private(call) => self.store.callbacks.insert_private(call),
-            Chosen::Shared(id) => {
+            CallbackChoice::Private(call) => self.store.callbacks.insert_private(call),
+            CallbackChoice::Shared(id) => {
                 if id.manager != self.notifier.shared.manager
                     || !self.store.callbacks.acquire(id.key)
                 {
@@ -207,7 +181,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
     ///
     /// # Errors
     ///
-    /// As [`Observe::add`], for the first pair
+    /// As [`Observe::add`](crate::Observe::add), for the first pair
     /// that fails; nothing is added then: the parts before it are despawned
     /// again (names of the pairs before it may have been interned).
     ///

@@ -1,33 +1,16 @@
 //! `Notifier`: the cloneable, thread-safe handle producers enqueue through.
 
-pub(crate) mod observe;
-
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
-use crate::error::{
-    AddObserverError, NotifyError, NotifyManyError, RemoveObserverError, VariableError,
-};
-use crate::ids::{ManagerTag, ObserverId, VariableId};
+use crate::error::{NotifyError, NotifyManyError, RemoveObserverError, VariableError};
+use crate::ids::{ObserverId, VariableId};
 use crate::ingest::change::{Change, Metadata, NotifyCounts, NotifyOutcome};
-use crate::ingest::inbox::{Chunk, Command, DeferredCallback, Inbox};
+use crate::ingest::inbox::{Chunk, Command};
 use crate::ingest::names::{Var, VariableRef};
 use crate::ingest::pending::Pending;
-use crate::notifier::observe::{Chosen, Described, Observe};
-use crate::observers::variables::Interner;
-use crate::owners::{Owner, OwnerRegistry};
-
-/// State a manager shares with its notifiers and owners.
-pub(crate) struct Shared<V> {
-    pub(crate) manager: ManagerTag,
-    pub(crate) inbox: Inbox<V>,
-    pub(crate) interner: Interner,
-    pub(crate) owners: Arc<OwnerRegistry>,
-    /// Notifications that full bounded watchers evicted unread since the
-    /// last tick took the count; each watcher's feed adds to it.
-    pub(crate) watcher_evictions: Arc<AtomicU64>,
-}
+use crate::ingest::shared::Shared;
+use crate::owners::Owner;
 
 /// A handle for reporting changes from any thread, callbacks included.
 ///
@@ -40,8 +23,8 @@ pub(crate) struct Shared<V> {
 /// A notifier may outlive its manager: dropping the manager drops what is
 /// queued, and from then on its calls that would queue answer
 /// `ManagerDropped`: [`NotifyError::ManagerDropped`] from the notifies and
-/// `remove_observers_of`, [`AddObserverError::ManagerDropped`] from
-/// [`Observe::defer`], [`RemoveObserverError::ManagerDropped`] from
+/// `remove_observers_of`, [`AddObserverError::ManagerDropped`](crate::AddObserverError::ManagerDropped) from
+/// [`Observe::defer`](crate::Observe::defer), [`RemoveObserverError::ManagerDropped`] from
 /// `remove_observer`, `WatchError::ManagerDropped` from `watch`. `variable`,
 /// `variable_from_bits` and `owner` touch no manager state and still work.
 ///
@@ -264,36 +247,6 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
         self.shared.owners.spawn()
     }
 
-    /// Starts describing an observer of `var` for `owner`, to be queued
-    /// by [`defer`](Observe::defer) and applied at the start of the next
-    /// tick; see [`Observe`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use observer_manager::ObserverManager;
-    ///
-    /// let mut manager = ObserverManager::<u8>::new();
-    /// let notifier = manager.notifier();
-    /// let owner = manager.owner();
-    /// std::thread::scope(|s| {
-    ///     s.spawn(|| notifier.observe("door", &owner).callback(|_| {}).defer())
-    ///         .join()
-    ///         .unwrap()
-    /// })?;
-    /// assert_eq!(manager.total_observers(), 0); // queued
-    /// manager.tick();
-    /// assert_eq!(manager.total_observers(), 1);
-    /// # Ok::<(), observer_manager::AddObserverError>(())
-    /// ```
-    pub fn observe<'a>(
-        &'a self,
-        var: impl Into<VariableRef<'a>>,
-        owner: &'a Owner,
-    ) -> Observe<'a, V, &'a Self> {
-        Observe::new(self, var.into(), owner)
-    }
-
     /// Queues the removal of every observer of `var`, applied at the start
     /// of the next tick.
     ///
@@ -337,49 +290,6 @@ impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
 }
 
 impl<V: PartialEq> Shared<V> {
-    /// Queues what an [`Observe`] described, for the next tick.
-    pub(crate) fn defer_add(&self, described: Described<'_, V>) -> Result<(), AddObserverError> {
-        let Described {
-            var,
-            owner,
-            policy,
-            mut prime,
-            callback,
-        } = described;
-        if !owner.belongs_to(self.manager) {
-            return Err(AddObserverError::ForeignOwner);
-        }
-        if let Some(policy) = &policy {
-            policy.check()?;
-        }
-        let callback = match callback {
-            Chosen::Private(call) => DeferredCallback::Private(call),
-            Chosen::Shared(id) if id.manager == self.manager => DeferredCallback::Shared(id.key),
-            Chosen::Shared(_) => return Err(AddObserverError::UnknownCallback),
-        };
-        let (held, variable) = self.interner.resolve_one(var.as_var());
-        let variable = match variable {
-            Ok(id) => id,
-            Err(error) => {
-                drop(held); // before the callback, which may own a notifier
-                return Err(error.into());
-            }
-        };
-        if let Some(prime) = &mut prime {
-            prime.variable = variable.index;
-        }
-        let command = Command::Add {
-            variable: variable.index,
-            owner: owner.key,
-            callback,
-            policy,
-            prime,
-        };
-        self.inbox
-            .push_command(command, held)
-            .map_err(|_| AddObserverError::ManagerDropped)
-    }
-
     /// Feeds `items` to `add`, which puts one change into the chunk and
     /// returns its variable, and hands the chunk to the inbox whenever it
     /// fills, its variables resolved under the interner's lock; stops at

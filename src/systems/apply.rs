@@ -1,7 +1,7 @@
 //! System 1: apply the registrations and removals deferred through notifiers.
 
 use crate::ingest::inbox::{Command, DeferredCallback};
-use crate::notifier::Shared;
+use crate::ingest::shared::Shared;
 use crate::observers::callbacks::CallbackRef;
 use crate::observers::{Spawn, Store};
 use crate::systems::Primed;

@@ -22,7 +22,7 @@ use crate::ids::IdScope;
 use crate::ids::OwnerKey;
 use crate::ingest::inbox::Command;
 use crate::ingest::queue::Queue;
-use crate::notifier::Shared;
+use crate::ingest::shared::Shared;
 use crate::observers::Store;
 use crate::stats::{Stats, SystemTimings, TickReport};
 use hecs::Entity;

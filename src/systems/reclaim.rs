@@ -6,7 +6,7 @@
 //! inbox holds no change or command for it and nothing pins it. Its id is
 //! stale from then on; see `crate::ingest::interner` for why that is exact.
 
-use crate::notifier::Shared;
+use crate::ingest::shared::Shared;
 use crate::observers::variables::Variables;
 
 /// Buffers kept between ticks.

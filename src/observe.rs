@@ -7,9 +7,10 @@ use crate::error::AddObserverError;
 use crate::ids::{CallbackId, ObserverId};
 use crate::ingest::change::{Change, Metadata, Notification};
 use crate::ingest::names::VariableRef;
+use crate::ingest::registration::{CallbackChoice, Registration};
 use crate::manager::ObserverManager;
 use crate::notifier::Notifier;
-use crate::observers::callbacks::{self, Callback};
+use crate::observers::callbacks::{self};
 use crate::owners::Owner;
 use crate::policy::Policy;
 
@@ -74,23 +75,7 @@ pub struct Observe<'a, V, T, C = NoCallback> {
 pub struct NoCallback;
 
 /// The state of an [`Observe`] with its callback chosen: it can be added.
-pub struct WithCallback<V>(pub(crate) Chosen<V>);
-
-/// A private closure, or a registered callback that many observers share.
-pub(crate) enum Chosen<V> {
-    Private(Callback<V>),
-    Shared(CallbackId),
-}
-
-/// Everything an [`Observe`] describes, handed to its target.
-pub(crate) struct Described<'a, V> {
-    pub(crate) var: VariableRef<'a>,
-    pub(crate) owner: &'a Owner,
-    pub(crate) policy: Option<Policy<V>>,
-    /// The primed change; its variable is set once the variable is resolved.
-    pub(crate) prime: Option<Change<V>>,
-    pub(crate) callback: Chosen<V>,
-}
+pub struct WithCallback<V>(pub(crate) CallbackChoice<V>);
 
 impl<'a, V, T> Observe<'a, V, T> {
     #[inline]
@@ -111,7 +96,7 @@ impl<'a, V, T> Observe<'a, V, T> {
     where
         F: Fn(&Notification<'_, V>) + Send + Sync + 'static,
     {
-        self.choose(Chosen::Private(callbacks::plain(callback)))
+        self.choose(CallbackChoice::Private(callbacks::plain(callback)))
     }
 
     /// Calls a callback from
@@ -124,11 +109,11 @@ impl<'a, V, T> Observe<'a, V, T> {
     /// unregistered before the tick is skipped and counted.
     #[inline]
     pub fn shared(self, callback: CallbackId) -> Observe<'a, V, T, WithCallback<V>> {
-        self.choose(Chosen::Shared(callback))
+        self.choose(CallbackChoice::Shared(callback))
     }
 
     #[inline]
-    fn choose(self, callback: Chosen<V>) -> Observe<'a, V, T, WithCallback<V>> {
+    fn choose(self, callback: CallbackChoice<V>) -> Observe<'a, V, T, WithCallback<V>> {
         Observe {
             target: self.target,
             var: self.var,
@@ -171,8 +156,8 @@ impl<V, T, C> Observe<'_, V, T, C> {
 
 impl<'a, V, T> Observe<'a, V, T, WithCallback<V>> {
     #[inline]
-    fn into_parts(self) -> (T, Described<'a, V>) {
-        let described = Described {
+    fn into_parts(self) -> (T, Registration<'a, V>) {
+        let described = Registration {
             var: self.var,
             owner: self.owner,
             policy: self.policy,
@@ -240,8 +225,68 @@ impl<V, T, C> fmt::Debug for Observe<'_, V, T, C> {
 impl<V> fmt::Debug for WithCallback<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Chosen::Private(_) => f.write_str("WithCallback(private)"),
-            Chosen::Shared(id) => write!(f, "WithCallback({id})"),
+            CallbackChoice::Private(_) => f.write_str("WithCallback(private)"),
+            CallbackChoice::Shared(id) => write!(f, "WithCallback({id})"),
         }
+    }
+}
+
+impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
+    /// Starts describing an observer of `var` for `owner`; see
+    /// [`Observe`] for the policy, priming and callback, and for
+    /// [`add`](Observe::add) (at once) and [`defer`](Observe::defer) (at
+    /// the next tick).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use observer_manager::{Metadata, ObserverManager};
+    ///
+    /// let mut manager = ObserverManager::<u8>::new();
+    /// let owner = manager.owner();
+    /// let id = manager.observe("door", &owner).callback(|n| assert_eq!(*n.new, 1)).add()?;
+    /// manager.notify("door", 0, 1, Metadata::default())?;
+    /// assert_eq!(manager.tick().notifications, 1);
+    /// manager.remove_observer(id)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn observe<'a>(
+        &'a mut self,
+        var: impl Into<VariableRef<'a>>,
+        owner: &'a Owner,
+    ) -> Observe<'a, V, &'a mut Self> {
+        Observe::new(self, var.into(), owner)
+    }
+}
+
+impl<V: PartialEq + Send + Sync + 'static> Notifier<V> {
+    /// Starts describing an observer of `var` for `owner`, to be queued
+    /// by [`defer`](Observe::defer) and applied at the start of the next
+    /// tick; see [`Observe`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use observer_manager::ObserverManager;
+    ///
+    /// let mut manager = ObserverManager::<u8>::new();
+    /// let notifier = manager.notifier();
+    /// let owner = manager.owner();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| notifier.observe("door", &owner).callback(|_| {}).defer())
+    ///         .join()
+    ///         .unwrap()
+    /// })?;
+    /// assert_eq!(manager.total_observers(), 0); // queued
+    /// manager.tick();
+    /// assert_eq!(manager.total_observers(), 1);
+    /// # Ok::<(), observer_manager::AddObserverError>(())
+    /// ```
+    pub fn observe<'a>(
+        &'a self,
+        var: impl Into<VariableRef<'a>>,
+        owner: &'a Owner,
+    ) -> Observe<'a, V, &'a Self> {
+        Observe::new(self, var.into(), owner)
     }
 }
