@@ -123,15 +123,17 @@ impl<V> fmt::Debug for SpawnDriverError<V> {
     }
 }
 
+/// `cannot start the tick driver: <reason>`; the reason's own cause (the
+/// operating system's error) is the `source`.
 impl<V> fmt::Display for SpawnDriverError<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("cannot start the tick driver")
+        write!(f, "cannot start the tick driver: {}", self.reason)
     }
 }
 
 impl<V> std::error::Error for SpawnDriverError<V> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.reason)
+        std::error::Error::source(&self.reason)
     }
 }
 

@@ -308,7 +308,14 @@ fn zero_period_is_refused_and_the_manager_given_back() -> TestResult {
     manager.notify("x", 0, 1, meta())?;
     let error = TickDriver::spawn(manager, Schedule::FixedRate(Duration::ZERO)).unwrap_err();
     assert!(matches!(error.reason(), SpawnFailure::ZeroPeriod));
-    assert_eq!(error.to_string(), "cannot start the tick driver");
+    assert_eq!(
+        error.to_string(),
+        "cannot start the tick driver: fixed-rate period is zero"
+    );
+    assert!(
+        std::error::Error::source(&error).is_none(),
+        "the reason is in the message"
+    );
     let mut manager = error.into_manager();
     assert_eq!(manager.tick().changes_delivered, 1, "nothing was lost");
     Ok(())
