@@ -157,14 +157,14 @@ impl<V, T, C> Observe<'_, V, T, C> {
 impl<'a, V, T> Observe<'a, V, T, WithCallback<V>> {
     #[inline]
     fn into_parts(self) -> (T, Registration<'a, V>) {
-        let described = Registration {
+        let registration = Registration {
             var: self.var,
             owner: self.owner,
             policy: self.policy,
             prime: self.prime,
             callback: self.callback.0,
         };
-        (self.target, described)
+        (self.target, registration)
     }
 }
 
@@ -180,8 +180,8 @@ impl<'a, V: PartialEq + Send + Sync + 'static>
     /// unknown; nothing is added then.
     #[inline]
     pub fn add(self) -> Result<ObserverId, AddObserverError> {
-        let (manager, described) = self.into_parts();
-        manager.add_described(described)
+        let (manager, registration) = self.into_parts();
+        manager.add_registration(registration)
     }
 
     /// Queues the observer for the next tick, as [`Notifier`]s do.
@@ -192,8 +192,8 @@ impl<'a, V: PartialEq + Send + Sync + 'static>
     /// queued then.
     #[inline]
     pub fn defer(self) -> Result<(), AddObserverError> {
-        let (manager, described) = self.into_parts();
-        manager.shared.defer_add(described)
+        let (manager, registration) = self.into_parts();
+        manager.shared.defer_registration(registration)
     }
 }
 
@@ -207,8 +207,8 @@ impl<'a, V: PartialEq + Send + Sync + 'static> Observe<'a, V, &'a Notifier<V>, W
     /// [`AddObserverError::ManagerDropped`]; nothing is queued then.
     #[inline]
     pub fn defer(self) -> Result<(), AddObserverError> {
-        let (notifier, described) = self.into_parts();
-        notifier.shared.defer_add(described)
+        let (notifier, registration) = self.into_parts();
+        notifier.shared.defer_registration(registration)
     }
 }
 

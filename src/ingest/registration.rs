@@ -13,7 +13,8 @@ pub(crate) enum CallbackChoice<V> {
     Shared(CallbackId),
 }
 
-/// Everything an [`Observe`] describes, handed to its target.
+/// Everything an `Observe` builder was given, handed to the manager (to add
+/// at once) or to its shared state (to queue for the next tick).
 pub(crate) struct Registration<'a, V> {
     pub(crate) var: VariableRef<'a>,
     pub(crate) owner: &'a Owner,

@@ -23,15 +23,18 @@ pub(crate) struct Shared<V> {
 }
 
 impl<V: PartialEq> Shared<V> {
-    /// Queues what an `Observe` described, for the next tick.
-    pub(crate) fn defer_add(&self, described: Registration<'_, V>) -> Result<(), AddObserverError> {
+    /// Queues what an `Observe` builder was given, for the next tick.
+    pub(crate) fn defer_registration(
+        &self,
+        registration: Registration<'_, V>,
+    ) -> Result<(), AddObserverError> {
         let Registration {
             var,
             owner,
             policy,
             mut prime,
             callback,
-        } = described;
+        } = registration;
         if !owner.belongs_to(self.manager) {
             return Err(AddObserverError::ForeignOwner);
         }

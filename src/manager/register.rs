@@ -108,11 +108,11 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
         self.store.callbacks.unregister(callback.key)
     }
 
-    /// Adds what an `Observe` builder described, at once.
+    /// Adds what an `Observe` builder was given, at once.
     #[inline]
-    pub(crate) fn add_described(
+    pub(crate) fn add_registration(
         &mut self,
-        described: Registration<'_, V>,
+        registration: Registration<'_, V>,
     ) -> Result<ObserverId, AddObserverError> {
         let Registration {
             var,
@@ -120,7 +120,7 @@ impl<V: PartialEq + Send + Sync + 'static> ObserverManager<V> {
             policy,
             prime,
             callback,
-        } = described;
+        } = registration;
         if let Some(policy) = &policy {
             policy.check()?;
         }

@@ -359,7 +359,13 @@ impl Interner {
 fn unknown(var: Var<'_>) -> VariableError {
     let name = match var {
         Var::Name(name) => name,
-        Var::Id(_) => "",
+        Var::Id(_) => {
+            debug_assert!(
+                false,
+                "an id's lookup is live, stale or foreign, never unknown"
+            );
+            ""
+        }
     };
     VariableError::Unknown { name: name.into() }
 }
